@@ -1,0 +1,396 @@
+package model
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Problem is one thing wrong with a declaration, at an attribute path such as
+// "docker.bridge_cidr" or "host_volumes.logs.path".
+type Problem struct {
+	Path    string
+	Message string
+}
+
+func (p Problem) Error() string { return p.Path + ": " + p.Message }
+
+// Problems is every problem found; validation never stops at the first.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (ps *Problems) add(path, format string, args ...any) {
+	*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// Prepare applies defaults and validates. The error, if any, is Problems.
+func (d *Declaration) Prepare() error {
+	d.ApplyDefaults()
+	if ps := d.Validate(); len(ps) > 0 {
+		return ps
+	}
+	return nil
+}
+
+var (
+	semverTag   = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)$`)
+	imageRef    = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
+	volumeName  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	fileName    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+	jobID       = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+	sha256Hex   = regexp.MustCompile(`^[a-f0-9]{64}$`)
+	dockerSize  = regexp.MustCompile(`^[0-9]+[kmg]$`)
+	bucketName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$`)
+	nomadSemver = regexp.MustCompile(`^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$`)
+)
+
+// tetragonManagedFlags are set from typed fields; a second copy in extra_args
+// would silently win or clash.
+var tetragonManagedFlags = map[string]string{
+	"--export-filename":         "tetragon.export_filename",
+	"--export-file-max-size-mb": "tetragon.export_file_max_size_mb",
+	"--export-file-max-backups": "tetragon.export_file_max_backups",
+	"--export-file-compress":    "tetragon.export_file_compress",
+	"--tracing-policy-dir":      "tetragon.policy_dir",
+	"--metrics-server":          "tetragon.metrics_port",
+	"--health-server-address":   "tetragon.health_port",
+	"--btf":                     "host_volumes.btf",
+}
+
+// Validate reports every problem of a declaration whose defaults are applied.
+func (d *Declaration) Validate() Problems {
+	var ps Problems
+	d.validateTetragon(&ps)
+	d.validateNomad(&ps)
+	d.validateHostVolumes(&ps)
+	d.validateDocker(&ps)
+	d.validateLogging(&ps)
+	d.validatePolicies(&ps)
+	d.validatePublish(&ps)
+	return ps
+}
+
+func (d *Declaration) validateTetragon(ps *Problems) {
+	t := d.Tetragon
+	if m := semverTag.FindStringSubmatch(t.Version); m == nil {
+		ps.add("tetragon.version", "%q is not a release tag like %q", t.Version, DefaultTetragonVersion)
+	} else if compareTags(t.Version, MinimumTetragonVersion) < 0 {
+		ps.add("tetragon.version", "%s is older than the minimum supported %s", t.Version, MinimumTetragonVersion)
+	}
+	for _, f := range []struct{ path, ref string }{{"tetragon.image", t.Image}, {"tetragon.export_image", t.ExportImage}} {
+		if !imageRef.MatchString(f.ref) {
+			ps.add(f.path, "%q is not an image reference like %q or repo@sha256:<64 hex>", f.ref, DefaultExportImage)
+		}
+	}
+	for i, arg := range t.ExtraArgs {
+		flag, _, _ := strings.Cut(arg, "=")
+		if owner, managed := tetragonManagedFlags[flag]; managed {
+			ps.add(fmt.Sprintf("tetragon.extra_args[%d]", i), "%s is managed by tetranomad; set %s instead", flag, owner)
+		} else if i == 0 && !strings.HasPrefix(arg, "-") {
+			ps.add("tetragon.extra_args[0]", "%q is not a flag; extra_args are Tetragon flags such as \"--enable-process-cred\"", arg)
+		}
+	}
+	if strings.ContainsAny(t.ExportFilename, "/\\") || t.ExportFilename == "." || t.ExportFilename == ".." {
+		ps.add("tetragon.export_filename", "%q must be a file name, not a path (it lives in host_volumes.logs)", t.ExportFilename)
+	}
+	positive(ps, "tetragon.export_file_max_size_mb", t.ExportFileMaxSizeMB)
+	positive(ps, "tetragon.export_file_max_backups", t.ExportFileMaxBackups)
+	absolute(ps, "tetragon.policy_dir", t.PolicyDir)
+	port(ps, "tetragon.metrics_port", t.MetricsPort)
+	port(ps, "tetragon.health_port", t.HealthPort)
+	if t.MetricsPort == t.HealthPort {
+		ps.add("tetragon.health_port", "%d is also tetragon.metrics_port; the two servers need different ports", t.HealthPort)
+	}
+	positive(ps, "tetragon.cpu", t.CPU)
+	if t.MemoryMB < 128 {
+		ps.add("tetragon.memory_mb", "%d MiB is too little for Tetragon; use at least 128", t.MemoryMB)
+	}
+}
+
+func (d *Declaration) validateNomad(ps *Problems) {
+	n := d.Nomad
+	switch n.Install {
+	case NomadInstallAPT, NomadInstallNone:
+	case NomadInstallBinary:
+		if n.BinarySource == "" {
+			ps.add("nomad.binary_source", "required when nomad.install is %q: the local path of a nomad binary", NomadInstallBinary)
+		}
+		if n.BinarySHA256 == "" {
+			ps.add("nomad.binary_sha256", "required when nomad.install is %q, so a wrong binary is never installed", NomadInstallBinary)
+		}
+	default:
+		oneOf(ps, "nomad.install", n.Install, NomadInstallAPT, NomadInstallBinary, NomadInstallNone)
+	}
+	if n.BinarySHA256 != "" && !sha256Hex.MatchString(n.BinarySHA256) {
+		ps.add("nomad.binary_sha256", "%q is not 64 lowercase hex characters", n.BinarySHA256)
+	}
+	if !nomadSemver.MatchString(n.Version) {
+		ps.add("nomad.version", "%q is not a Nomad version like %q (no leading v)", n.Version, DefaultNomadVersion)
+	}
+	absolute(ps, "nomad.config_dir", n.ConfigDir)
+	if !fileName.MatchString(n.DropInName) || strings.HasSuffix(n.DropInName, ".hcl") {
+		ps.add("nomad.drop_in_name", "%q must be a lowercase file name without .hcl, e.g. \"tetragon\"", n.DropInName)
+	}
+	if n.Base.Enabled && n.DropInName == "client" {
+		ps.add("nomad.drop_in_name", "\"client\" is the file of nomad.base_config; choose another name")
+	}
+	if !jobID.MatchString(n.JobName) {
+		ps.add("nomad.job_name", "%q is not a valid Nomad job ID (letters, digits, '_', '-', '.', at most 128)", n.JobName)
+	}
+	if !jobID.MatchString(n.Namespace) {
+		ps.add("nomad.namespace", "%q is not a valid Nomad namespace", n.Namespace)
+	}
+	if !jobID.MatchString(n.Region) {
+		ps.add("nomad.region", "%q is not a valid Nomad region", n.Region)
+	}
+	if len(n.Datacenters) == 0 {
+		ps.add("nomad.datacenters", "must name at least one datacenter (\"*\" matches all)")
+	}
+	for i, dc := range n.Datacenters {
+		if strings.TrimSpace(dc) == "" {
+			ps.add(fmt.Sprintf("nomad.datacenters[%d]", i), "is empty")
+		}
+	}
+	if !jobID.MatchString(n.NodePool) {
+		ps.add("nomad.node_pool", "%q is not a valid Nomad node pool", n.NodePool)
+	}
+	cidr(ps, "nomad.bridge_network_subnet", n.BridgeNetworkSubnet)
+
+	if !n.Base.Enabled {
+		return
+	}
+	b := n.Base
+	if !jobID.MatchString(b.Datacenter) {
+		ps.add("nomad.base_config.datacenter", "%q is not a valid Nomad datacenter", b.Datacenter)
+	}
+	if !jobID.MatchString(b.NodePool) || b.NodePool == "all" {
+		ps.add("nomad.base_config.node_pool", "%q is not a node pool a client can join", b.NodePool)
+	}
+	absolute(ps, "nomad.base_config.data_dir", b.DataDir)
+	if b.BindInterface != "" && !regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`).MatchString(b.BindInterface) {
+		ps.add("nomad.base_config.bind_interface", "%q is not a network interface name like \"ens4\"", b.BindInterface)
+	}
+	if b.ServerJoinTag == "" && (b.ServerJoinProject != "" || b.ServerJoinZonePattern != "") {
+		ps.add("nomad.base_config.server_join_tag", "required when server_join_project or server_join_zone_pattern is set")
+	}
+	if b.ServerJoinZonePattern != "" {
+		if _, err := regexp.Compile(b.ServerJoinZonePattern); err != nil {
+			ps.add("nomad.base_config.server_join_zone_pattern", "not a regular expression: %v", err)
+		}
+	}
+	for _, f := range []struct{ path, v string }{
+		{"nomad.base_config.server_join_tag", b.ServerJoinTag},
+		{"nomad.base_config.server_join_project", b.ServerJoinProject},
+		{"nomad.base_config.server_join_zone_pattern", b.ServerJoinZonePattern},
+	} {
+		// go-discover splits its configuration on spaces and '='.
+		if strings.ContainsAny(f.v, " =") {
+			ps.add(f.path, "%q must not contain spaces or '='", f.v)
+		}
+	}
+	for i, s := range b.Servers {
+		host, p := s, ""
+		if h, pp, err := net.SplitHostPort(s); err == nil {
+			host, p = h, pp
+		}
+		if host == "" || strings.ContainsAny(host, " /") {
+			ps.add(fmt.Sprintf("nomad.base_config.servers[%d]", i), "%q is not host or host:port", s)
+		} else if p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				ps.add(fmt.Sprintf("nomad.base_config.servers[%d]", i), "%q has an invalid port", s)
+			}
+		}
+	}
+}
+
+func (d *Declaration) validateHostVolumes(ps *Problems) {
+	vols := []struct {
+		path string
+		v    HostVolume
+	}{{"host_volumes.btf", d.HostVolumes.BTF}, {"host_volumes.logs", d.HostVolumes.Logs}, {"host_volumes.bpffs", d.HostVolumes.BPFFS}}
+	names := map[string]string{}
+	paths := map[string]string{}
+	for _, vol := range vols {
+		if !volumeName.MatchString(vol.v.Name) {
+			ps.add(vol.path+".name", "%q is not a host volume name (letters, digits, '_', '-')", vol.v.Name)
+		} else if other, dup := names[vol.v.Name]; dup {
+			ps.add(vol.path+".name", "%q is also %s.name; every host volume needs its own name", vol.v.Name, other)
+		} else {
+			names[vol.v.Name] = vol.path
+		}
+		if absolute(ps, vol.path+".path", vol.v.Path) {
+			if other, dup := paths[vol.v.Path]; dup {
+				ps.add(vol.path+".path", "%q is also %s.path", vol.v.Path, other)
+			}
+			paths[vol.v.Path] = vol.path
+		}
+	}
+}
+
+func (d *Declaration) validateDocker(ps *Problems) {
+	k := d.Docker
+	oneOf(ps, "docker.source", k.Source, DockerSourceCE, DockerSourceDistro, DockerSourcePreinstalled)
+	if p, ok := cidr(ps, "docker.bridge_cidr", k.BridgeCIDR); ok {
+		switch {
+		case !p.Addr().Is4():
+			ps.add("docker.bridge_cidr", "%q must be an IPv4 range", k.BridgeCIDR)
+		case p.Bits() > 30:
+			ps.add("docker.bridge_cidr", "%q is too small for a bridge; use a /30 or larger", k.BridgeCIDR)
+		default:
+			if nb, err := netip.ParsePrefix(d.Nomad.BridgeNetworkSubnet); err == nil && nb.Overlaps(p) {
+				ps.add("docker.bridge_cidr", "%s overlaps nomad.bridge_network_subnet %s", k.BridgeCIDR, d.Nomad.BridgeNetworkSubnet)
+			}
+			for _, v := range d.Policies.VPCCIDRs {
+				if vp, err := netip.ParsePrefix(v); err == nil && vp.Overlaps(p) {
+					ps.add("docker.bridge_cidr", "%s overlaps the VPC range %s in policies.vpc_cidrs; containers could not reach it", k.BridgeCIDR, v)
+				}
+			}
+		}
+	}
+	if !dockerSize.MatchString(k.LogMaxSize) {
+		ps.add("docker.log_max_size", "%q is not a size like \"10m\" (number and k, m or g)", k.LogMaxSize)
+	}
+	positive(ps, "docker.log_max_file", k.LogMaxFile)
+}
+
+func (d *Declaration) validateLogging(ps *Problems) {
+	l := d.Logging
+	oneOf(ps, "logging.agent", l.Agent, AgentOps, AgentGoogleFluentd, AgentNone)
+	if l.ConfigureOnly && l.Agent == AgentNone {
+		ps.add("logging.configure_only", "has nothing to configure when logging.agent is \"none\"")
+	}
+	host, p, err := net.SplitHostPort(l.ForwardAddress)
+	if err != nil {
+		ps.add("logging.forward_address", "%q is not host:port", l.ForwardAddress)
+	} else {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			ps.add("logging.forward_address", "%q has an invalid port", l.ForwardAddress)
+		}
+		// Docker's fluentd driver dials from the host, and both agents are
+		// configured to listen on this exact address.
+		if ip, err := netip.ParseAddr(host); err != nil {
+			ps.add("logging.forward_address", "%q must be an IP address the agent on the VM listens on, e.g. %q", l.ForwardAddress, DefaultForwardAddress)
+		} else if !ip.IsLoopback() && l.Agent != AgentNone {
+			ps.add("logging.forward_address", "%q is not a loopback address; the agent's forward receiver must not listen beyond the VM", l.ForwardAddress)
+		}
+	}
+	if l.Tag == "" || strings.ContainsAny(l.Tag, " \t\n") {
+		ps.add("logging.tag", "%q must be a non-empty tag without spaces", l.Tag)
+	}
+	if !dockerSize.MatchString(l.MaxBufferSize) {
+		ps.add("logging.max_buffer_size", "%q is not a size like \"8m\"", l.MaxBufferSize)
+	}
+}
+
+func (d *Declaration) validatePolicies(ps *Problems) {
+	seen := map[string]bool{}
+	for i, name := range d.Policies.Library {
+		if seen[name] {
+			ps.add(fmt.Sprintf("policies.library[%d]", i), "%q is listed twice", name)
+		}
+		seen[name] = true
+	}
+	for i, f := range d.Policies.Files {
+		if strings.TrimSpace(f) == "" {
+			ps.add(fmt.Sprintf("policies.files[%d]", i), "is empty")
+		}
+	}
+	for i, c := range d.Policies.VPCCIDRs {
+		cidr(ps, fmt.Sprintf("policies.vpc_cidrs[%d]", i), c)
+	}
+}
+
+func (d *Declaration) validatePublish(ps *Problems) {
+	p := d.Publish
+	if p.Bucket != "" && (!bucketName.MatchString(p.Bucket) || strings.Contains(p.Bucket, "..") || strings.HasPrefix(p.Bucket, "goog")) {
+		ps.add("publish.bucket", "%q is not a GCS bucket name (3-63 of a-z 0-9 - _ ., starting and ending with a letter or digit)", p.Bucket)
+	}
+	if p.Bucket == "" && p.Public {
+		ps.add("publish.public", "needs publish.bucket")
+	}
+	if strings.HasPrefix(p.Prefix, "/") || strings.HasSuffix(p.Prefix, "/") || path.Clean(p.Prefix) != p.Prefix || strings.HasPrefix(p.Prefix, "..") {
+		ps.add("publish.prefix", "%q must be a clean object prefix without leading or trailing '/'", p.Prefix)
+	}
+	u, err := url.Parse(p.DownloadBaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+		ps.add("publish.download_base_url", "%q is not an http(s) base URL", p.DownloadBaseURL)
+	}
+}
+
+func oneOf(ps *Problems, path, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	ps.add(path, "%q is not one of %s", v, quoteJoin(allowed))
+}
+
+func quoteJoin(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
+}
+
+func absolute(ps *Problems, at, p string) bool {
+	if !path.IsAbs(p) || path.Clean(p) != p {
+		ps.add(at, "%q must be an absolute, clean path such as \"/var/log/tetragon\"", p)
+		return false
+	}
+	return true
+}
+
+func positive(ps *Problems, at string, v int) {
+	if v <= 0 {
+		ps.add(at, "%d must be greater than 0", v)
+	}
+}
+
+func port(ps *Problems, at string, v int) {
+	if v < 1 || v > 65535 {
+		ps.add(at, "%d is not a TCP port (1-65535)", v)
+	}
+}
+
+func cidr(ps *Problems, at, v string) (netip.Prefix, bool) {
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		ps.add(at, "%q is not a CIDR range like \"172.17.0.0/16\"", v)
+		return p, false
+	}
+	if p.Masked() != p {
+		ps.add(at, "%q has host bits set; did you mean %q?", v, p.Masked().String())
+		return p, false
+	}
+	return p, true
+}
+
+// compareTags compares vX.Y.Z tags numerically.
+func compareTags(a, b string) int {
+	ma, mb := semverTag.FindStringSubmatch(a), semverTag.FindStringSubmatch(b)
+	for i := 1; i <= 3; i++ {
+		x, _ := strconv.Atoi(ma[i])
+		y, _ := strconv.Atoi(mb[i])
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
