@@ -1,0 +1,71 @@
+// Package bundle is the on-disk and in-bucket form of a rendered bundle: the
+// files, their manifest, and the object names they are published under.
+package bundle
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path"
+)
+
+// Paths inside a bundle directory.
+const (
+	ManifestPath = "manifest.json"
+	JobspecPath  = "jobs/tetragon.nomad.hcl"
+	PolicyDir    = "policies"
+	NomadDir     = "nomad"
+)
+
+// SchemaVersion of manifest.json; bumped on incompatible changes.
+const SchemaVersion = 1
+
+// File roles in the manifest.
+const (
+	RoleClientConfig = "client-config"
+	RoleBaseConfig   = "base-config"
+	RoleJobspec      = "jobspec"
+	RolePolicy       = "policy"
+)
+
+// File is one file of the bundle.
+type File struct {
+	Path   string `json:"path"` // slash-separated, relative to the bundle root
+	Role   string `json:"role"`
+	SHA256 string `json:"sha256"` // hex
+	Size   int64  `json:"size"`
+}
+
+// Versions pins what the bundle was rendered for.
+type Versions struct {
+	Tetragon      string `json:"tetragon"`
+	TetragonImage string `json:"tetragon_image"`
+	ExportImage   string `json:"export_image"`
+	Nomad         string `json:"nomad"`
+	Plugin        string `json:"plugin"`
+}
+
+// Target is where the bundle is meant to be published (empty Bucket: nowhere,
+// policies are inlined in the jobspec).
+type Target struct {
+	Bucket          string `json:"bucket,omitempty"`
+	Prefix          string `json:"prefix,omitempty"`
+	Public          bool   `json:"public,omitempty"`
+	DownloadBaseURL string `json:"download_base_url,omitempty"`
+}
+
+// SHA256Hex is the hex sha256 of data, the form used throughout the manifest.
+func SHA256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// ObjectName is where a bundle file lives in the bucket. The jobspec's
+// artifact URLs and the publisher both use it, so they cannot disagree.
+func ObjectName(prefix, bundleID, file string) string {
+	return path.Join(prefix, "bundles", bundleID, file)
+}
+
+// PointerName is the object that names the newest published bundle.
+func PointerName(prefix string) string {
+	return path.Join(prefix, "latest.json")
+}
