@@ -1,0 +1,249 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Options tune a lint run.
+type Options struct {
+	// Network the policies will run in. The zero value means DefaultNetwork();
+	// otherwise empty fields mean "not in use".
+	Network Network
+}
+
+// Lint checks a whole set of policy files as Tetragon would load them from
+// one policy directory, plus the rules that matter on Nomad. Set-level rules
+// (duplicate names) look across all files. It uses DefaultNetwork() for the
+// egress rules; use LintWith to pass the real network.
+func Lint(files []File) Report {
+	r, err := LintWith(files, Options{})
+	if err != nil {
+		// DefaultNetwork always parses; this is a programming error.
+		panic(err)
+	}
+	return r
+}
+
+// LintWith is Lint with options. It fails only when the options are invalid.
+func LintWith(files []File, opts Options) (Report, error) {
+	nw := opts.Network
+	if nw.isZero() {
+		nw = DefaultNetwork()
+	}
+	facts, err := nw.parse()
+	if err != nil {
+		return Report{}, err
+	}
+	var rep Report
+	type seen struct {
+		file string
+		line int
+	}
+	names := map[string]seen{}
+	for _, f := range files {
+		docs := lintFile(f, facts)
+		for _, d := range docs {
+			rep.Findings = append(rep.Findings, d.findings...)
+			if d.nameNode == nil {
+				continue
+			}
+			name := d.nameNode.Value
+			if first, dup := names[name]; dup {
+				d.findings = nil
+				d.add(d.nameNode, RuleDuplicateName, SeverityError,
+					fmt.Sprintf("metadata.name %q is already used by %s:%d", name, first.file, first.line),
+					"Tetragon refuses a second policy with the same name and stops loading; rename one")
+				rep.Findings = append(rep.Findings, d.findings...)
+			} else {
+				names[name] = seen{f.Path, d.nameNode.Line}
+			}
+			if d.isPolicy {
+				rep.Policies = append(rep.Policies, d.requirements())
+			}
+		}
+	}
+	sortFindings(rep.Findings)
+	return rep, nil
+}
+
+// lintFile lints every YAML document of one file.
+func lintFile(f File, facts *netFacts) []*docLinter {
+	docs, perr := parseDocuments(f.Data)
+	fileLevel := &docLinter{file: f.Path}
+	out := []*docLinter{fileLevel}
+	if perr != nil {
+		fileLevel.findings = append(fileLevel.findings, Finding{
+			File: f.Path, Line: perr.line, Column: 1, Rule: RuleYAML, Severity: SeverityError,
+			Message: perr.msg, Hint: "Tetragon aborts start on a policy file it cannot parse",
+		})
+	}
+	if len(docs) == 0 && perr == nil {
+		fileLevel.findings = append(fileLevel.findings, Finding{
+			File: f.Path, Line: 1, Column: 1, Rule: RuleEmpty, Severity: SeverityError,
+			Message: "file contains no policy", Hint: "Tetragon aborts start on an empty file in its policy directory; remove it",
+		})
+	}
+	for i, doc := range docs {
+		d := &docLinter{file: f.Path, root: deref(doc), doc: doc, net: facts}
+		if i == 1 {
+			d.add(doc, RuleMultiDocument, SeverityError,
+				fmt.Sprintf("file has %d YAML documents; Tetragon loads only the first", len(docs)),
+				"put each policy in its own file")
+		}
+		d.lint()
+		out = append(out, d)
+	}
+	return out
+}
+
+// docLinter holds the state for one YAML document.
+type docLinter struct {
+	file     string
+	doc      *yaml.Node // the document node (for its position)
+	root     *yaml.Node // its content
+	net      *netFacts
+	findings []Finding
+
+	isPolicy bool       // kind is a TracingPolicy kind
+	nameNode *yaml.Node // metadata.name scalar, when usable
+
+	placeholders map[*yaml.Node]bool
+	symbols      map[string]bool
+	lsmHooks     map[string]bool
+	override     bool
+}
+
+func (d *docLinter) add(n *yaml.Node, rule string, sev Severity, msg, hint string) {
+	line, col := 1, 1
+	for _, c := range []*yaml.Node{n, d.root, d.doc} {
+		if c != nil && c.Line > 0 {
+			line, col = c.Line, c.Column
+			break
+		}
+	}
+	d.findings = append(d.findings, Finding{
+		File: d.file, Line: line, Column: col, Rule: rule, Severity: sev, Message: msg, Hint: hint,
+	})
+}
+
+const (
+	apiVersion     = "cilium.io/v1alpha1"
+	kindPolicy     = "TracingPolicy"
+	kindNamespaced = "TracingPolicyNamespaced"
+)
+
+var dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+func (d *docLinter) lint() {
+	root := d.root
+	if root == nil || (root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null") {
+		d.add(d.doc, RuleEmpty, SeverityError, "document is empty", "remove the empty document")
+		return
+	}
+	if root.Kind != yaml.MappingNode {
+		d.add(root, RuleType, SeverityError, "a policy document must be a mapping (apiVersion, kind, metadata, spec)", "")
+		return
+	}
+	d.scanPlaceholders(root)
+
+	kindKey, kindNode := mapGet(root, "kind")
+	kind, _ := scalarString(kindNode)
+	switch {
+	case kindKey == nil:
+		d.add(root, RuleKind, SeverityError, "kind is missing", "set kind: TracingPolicy")
+		return
+	case kind == kindNamespaced:
+		d.add(kindNode, RuleNamespacedKind, SeverityError,
+			"TracingPolicyNamespaced has no effect outside Kubernetes: Nomad namespaces are not Kubernetes namespaces",
+			"use kind: TracingPolicy and scope it with matchNamespaces or matchBinaries")
+	case kind != kindPolicy:
+		d.add(kindNode, RuleKind, SeverityError, fmt.Sprintf("kind %q is not a Tetragon policy", kind),
+			"only kind: TracingPolicy belongs in Tetragon's policy directory")
+		return
+	}
+	d.isPolicy = true
+
+	avKey, avNode := mapGet(root, "apiVersion")
+	if av, _ := scalarString(avNode); av != apiVersion {
+		n, msg := avNode, fmt.Sprintf("apiVersion %q is not %s", av, apiVersion)
+		if avKey == nil {
+			n, msg = root, "apiVersion is missing"
+		}
+		d.add(n, RuleAPIVersion, SeverityError, msg, "set apiVersion: "+apiVersion)
+	}
+
+	if v, err := toValue(root); err != nil {
+		d.add(root, RuleSchema, SeverityError, err.Error(), "")
+	} else {
+		d.schemaFindings(v)
+	}
+
+	d.checkName()
+	d.checkSpec()
+}
+
+func (d *docLinter) checkName() {
+	mdKey, md := mapGet(d.root, "metadata")
+	if mdKey == nil {
+		return // the schema reports the missing metadata
+	}
+	nk, nv := mapGet(md, "name")
+	name, ok := scalarString(nv)
+	switch {
+	case nk == nil:
+		d.add(mdKey, RuleName, SeverityError, "metadata.name is missing", "name the policy; events carry it as policy_name")
+	case !ok:
+		// wrong type: the schema reports it
+	case d.placeholders[deref(nv)]:
+		// reported as a placeholder
+	case len(name) > 253 || !dnsSubdomainRE.MatchString(name):
+		d.add(nv, RuleName, SeverityError, fmt.Sprintf("metadata.name %q is not a DNS subdomain", name),
+			"use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters")
+	default:
+		d.nameNode = deref(nv)
+	}
+}
+
+var placeholderRE = regexp.MustCompile(`\$\{[^}]*\}|\{\{.*?\}\}`)
+
+// scanPlaceholders reports template placeholders left in any scalar. It does
+// not follow aliases, so every scalar is visited once.
+func (d *docLinter) scanPlaceholders(n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		if strings.Contains(n.Value, "${") || strings.Contains(n.Value, "{{") {
+			if m := placeholderRE.FindString(n.Value); m != "" {
+				if d.placeholders == nil {
+					d.placeholders = map[*yaml.Node]bool{}
+				}
+				d.placeholders[n] = true
+				d.add(n, RulePlaceholder, SeverityError, fmt.Sprintf("unresolved placeholder %s", m),
+					"render the policy with its values first (Tetragon would take the text literally)")
+			}
+		}
+		return
+	}
+	for _, c := range n.Content {
+		d.scanPlaceholders(c)
+	}
+}
+
+func (d *docLinter) requirements() Requirements {
+	name := ""
+	if d.nameNode != nil {
+		name = d.nameNode.Value
+	}
+	return Requirements{
+		Policy:        name,
+		File:          d.file,
+		Symbols:       sortedKeys(d.symbols),
+		LSMHooks:      sortedKeys(d.lsmHooks),
+		NeedsOverride: d.override,
+	}
+}
