@@ -1,0 +1,163 @@
+package model
+
+import (
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestEmptyDeclarationGetsWorkingDefaults(t *testing.T) {
+	d, err := Parse("empty.hcl", nil)
+	if err != nil {
+		t.Fatalf("empty declaration: %v", err)
+	}
+	checks := map[string][2]any{
+		"tetragon image":    {d.Tetragon.Image, "quay.io/cilium/tetragon:v1.7.0"},
+		"export image":      {d.Tetragon.ExportImage, "quay.io/cilium/hubble-export-stdout:v1.2.0"},
+		"host pid":          {*d.Tetragon.HostPID, true},
+		"btf volume":        {d.HostVolumes.BTF, HostVolume{"tetragon-btf", "/sys/kernel/btf/vmlinux"}},
+		"logs volume":       {d.HostVolumes.Logs, HostVolume{"tetragon-logs", "/var/log/tetragon"}},
+		"docker bridge":     {d.Docker.BridgeCIDR, "172.17.0.0/16"},
+		"live restore":      {*d.Docker.LiveRestore, true},
+		"agent":             {d.Logging.Agent, "ops-agent"},
+		"forward address":   {d.Logging.ForwardAddress, "127.0.0.1:24224"},
+		"library":           {d.Policies.Library, []string{"log-file-access", "log-tcp-connect"}},
+		"datacenters":       {d.Nomad.Datacenters, []string{"*"}},
+		"job node pool":     {d.Nomad.NodePool, "all"},
+		"nomad install":     {d.Nomad.Install, "hashicorp-apt"},
+		"base config off":   {d.Nomad.Base.Enabled, false},
+		"no bucket":         {d.Publish.Bucket, ""},
+		"prefix":            {d.Publish.Prefix, "tetranomad"},
+		"nomad bridge":      {d.Nomad.BridgeNetworkSubnet, "172.26.64.0/20"},
+		"image follows tag": {mustParse(t, "tetragon {\n  version = \"v1.8.2\"\n}\n").Tetragon.Image, "quay.io/cilium/tetragon:v1.8.2"},
+	}
+	for name, c := range checks {
+		if !reflect.DeepEqual(c[0], c[1]) {
+			t.Errorf("%s = %#v, want %#v", name, c[0], c[1])
+		}
+	}
+}
+
+func TestExplicitEmptyLibraryShipsNoPolicies(t *testing.T) {
+	d := mustParse(t, "policies {\n  library = []\n}\n")
+	if len(d.Policies.Library) != 0 {
+		t.Fatalf("library = %v, want none", d.Policies.Library)
+	}
+}
+
+func TestApplyDefaultsIsIdempotent(t *testing.T) {
+	var a Declaration
+	a.ApplyDefaults()
+	b := a
+	b.ApplyDefaults()
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("second ApplyDefaults changed the declaration")
+	}
+}
+
+// Each bad declaration yields exactly these errors, in line order.
+func TestBadDeclarations(t *testing.T) {
+	cases := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"wrong type", "tetragon {\n  cpu = \"lots\"\n}\n",
+			[]string{`d.hcl:2: tetragon.cpu: Incorrect attribute value type: Inappropriate value for attribute "cpu": a number is required.`}},
+		{"unknown attribute", "docker {\n  bridge = \"x\"\n}\n",
+			[]string{`d.hcl:2: docker.bridge: Unsupported argument: An argument named "bridge" is not expected here.`}},
+		{"unknown block", "tetragonn {\n}\n",
+			[]string{`d.hcl:1: tetragonn: Unsupported block type: Blocks of type "tetragonn" are not expected here. Did you mean "tetragon"?`}},
+		{"syntax error", "tetragon {\n  version = \n}\n",
+			[]string{`d.hcl:2: (syntax): Invalid expression: Expected the start of an expression, but found an invalid expression token.`}},
+		{"bad cidr", "docker {\n  bridge_cidr = \"172.17.0.0/33\"\n}\n",
+			[]string{`d.hcl:2: docker.bridge_cidr: "172.17.0.0/33" is not a CIDR range like "172.17.0.0/16"`}},
+		{"cidr with host bits", "docker {\n  bridge_cidr = \"172.17.0.1/16\"\n}\n",
+			[]string{`d.hcl:2: docker.bridge_cidr: "172.17.0.1/16" has host bits set; did you mean "172.17.0.0/16"?`}},
+		{"bridge overlaps vpc", "docker {\n  bridge_cidr = \"10.200.0.0/16\"\n}\n",
+			[]string{`d.hcl:2: docker.bridge_cidr: 10.200.0.0/16 overlaps the VPC range 10.128.0.0/9 in policies.vpc_cidrs; containers could not reach it`}},
+		{"relative path", "host_volumes {\n  logs {\n    path = \"var/log/tetragon\"\n  }\n}\n",
+			[]string{`d.hcl:3: host_volumes.logs.path: "var/log/tetragon" must be an absolute, clean path such as "/var/log/tetragon"`}},
+		{"clashing volume names", "host_volumes {\n  logs {\n    name = \"tetragon-btf\"\n  }\n}\n",
+			[]string{`d.hcl:3: host_volumes.logs.name: "tetragon-btf" is also host_volumes.btf.name; every host volume needs its own name`}},
+		{"old tetragon", "tetragon {\n  version = \"v1.1.0\"\n}\n",
+			[]string{`d.hcl:2: tetragon.version: v1.1.0 is older than the minimum supported v1.7.0`}},
+		{"managed flag", "tetragon {\n  extra_args = [\"--enable-process-cred\", \"--export-filename=/tmp/x\"]\n}\n",
+			[]string{`d.hcl:2: tetragon.extra_args[1]: --export-filename is managed by tetranomad; set tetragon.export_filename instead`}},
+		// A missing attribute is reported at its block.
+		{"binary without source", "nomad {\n  install = \"binary\"\n}\n",
+			[]string{
+				`d.hcl:1: nomad.binary_sha256: required when nomad.install is "binary", so a wrong binary is never installed`,
+				`d.hcl:1: nomad.binary_source: required when nomad.install is "binary": the local path of a nomad binary`,
+			}},
+		{"enum", "logging {\n  agent = \"fluent-bit\"\n}\n",
+			[]string{`d.hcl:2: logging.agent: "fluent-bit" is not one of "ops-agent", "google-fluentd", "none"`}},
+		{"forward address not loopback", "logging {\n  forward_address = \"10.0.0.5:24224\"\n}\n",
+			[]string{`d.hcl:2: logging.forward_address: "10.0.0.5:24224" is not a loopback address; the agent's forward receiver must not listen beyond the VM`}},
+		{"every problem at once", "docker {\n  source = \"podman\"\n  log_max_file = -1\n}\npolicies {\n  vpc_cidrs = [\"10.0.0.0/8\", \"nope\"]\n}\npublish {\n  bucket = \"Bad_Bucket\"\n}\n",
+			[]string{
+				`d.hcl:2: docker.source: "podman" is not one of "docker-ce", "distro", "preinstalled"`,
+				`d.hcl:3: docker.log_max_file: -1 must be greater than 0`,
+				`d.hcl:6: policies.vpc_cidrs[1]: "nope" is not a CIDR range like "172.17.0.0/16"`,
+				`d.hcl:9: publish.bucket: "Bad_Bucket" is not a GCS bucket name (3-63 of a-z 0-9 - _ ., starting and ending with a letter or digit)`,
+			}},
+		{"base config", "nomad {\n  base_config {\n    enabled = true\n    node_pool = \"all\"\n    data_dir = \"data\"\n  }\n}\n",
+			[]string{
+				`d.hcl:4: nomad.base_config.node_pool: "all" is not a node pool a client can join`,
+				`d.hcl:5: nomad.base_config.data_dir: "data" must be an absolute, clean path such as "/var/log/tetragon"`,
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("d.hcl", []byte(c.src))
+			var fe FileErrors
+			if !errors.As(err, &fe) {
+				t.Fatalf("err = %v (%T), want FileErrors", err, err)
+			}
+			got := strings.Split(fe.Error(), "\n")
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestRelativePolicyFilesResolveAgainstTheDeclaration(t *testing.T) {
+	d, err := Parse(filepath.Join("conf", "d.hcl"), []byte("policies {\n  files = [\"p/a.yaml\", \"/abs/b.yaml\"]\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join("conf", "p", "a.yaml"), "/abs/b.yaml"}
+	if !reflect.DeepEqual(d.Policies.Files, want) {
+		t.Fatalf("files = %v, want %v", d.Policies.Files, want)
+	}
+}
+
+func TestContractHashFollowsTheSharedNames(t *testing.T) {
+	base := mustParse(t, "")
+	same := mustParse(t, "tetragon {\n  cpu = 900\n}\n")
+	renamed := mustParse(t, "host_volumes {\n  logs {\n    name = \"tlogs\"\n  }\n}\n")
+	moved := mustParse(t, "logging {\n  forward_address = \"127.0.0.1:24225\"\n}\n")
+	if base.Contract().Hash() != same.Contract().Hash() {
+		t.Error("a setting outside the contract changed its hash")
+	}
+	for name, d := range map[string]*Declaration{"volume name": renamed, "forward address": moved} {
+		if d.Contract().Hash() == base.Contract().Hash() {
+			t.Errorf("changing the %s left the contract hash unchanged", name)
+		}
+	}
+	if h := base.Contract().Hash(); len(h) != 16 {
+		t.Errorf("hash %q is not 16 hex characters", h)
+	}
+}
+
+func mustParse(t *testing.T, src string) *Declaration {
+	t.Helper()
+	d, err := Parse("t.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
