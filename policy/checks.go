@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -239,7 +240,7 @@ func (d *docLinter) checkMatchArgs(h *hook, s *selector) {
 		}
 		where := fmt.Sprintf("%s.matchArgs[%d]", s.path, j)
 		typ, known := d.argType(h, a, where)
-		if known && (addrOps[op] || sockOps[op]) {
+		if known && isArgType(typ) && (addrOps[op] || sockOps[op]) {
 			bad := !sockTypes[typ] && !(typ == "sockaddr_un" && op == "Family")
 			if !bad && typ == "sockaddr" && (op == "DAddr" || op == "NotDAddr" || op == "DPort" || op == "NotDPort" ||
 				op == "Protocol" || op == "State" || op == "DPortPriv" || op == "NotDPortPriv") {
@@ -336,6 +337,32 @@ func (d *docLinter) argType(h *hook, a *yaml.Node, where string) (string, bool) 
 	}
 	return typ, true
 }
+
+// isArgType reports whether t is an argument type of the pinned schema; an
+// unknown type is already a schema-enum error and says nothing about operators.
+func isArgType(t string) bool {
+	return argTypes()[t]
+}
+
+var argTypes = sync.OnceValue(func() map[string]bool {
+	out := map[string]bool{}
+	cs, err := loadSchema()
+	if err != nil {
+		return out
+	}
+	var cur any = cs.raw
+	for _, k := range []string{"properties", "spec", "properties", "kprobes", "items", "properties", "args", "items", "properties", "type", "enum"} {
+		m, _ := cur.(map[string]any)
+		cur = m[k]
+	}
+	list, _ := cur.([]any)
+	for _, v := range list {
+		if s, ok := v.(string); ok {
+			out[s] = true
+		}
+	}
+	return out
+})
 
 func isExecutablePath(p string) bool {
 	for _, dir := range binDirs {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
@@ -73,7 +74,7 @@ func LintWith(files []File, opts Options) (Report, error) {
 // lintFile lints every YAML document of one file.
 func lintFile(f File, facts *netFacts) []*docLinter {
 	docs, perr := parseDocuments(f.Data)
-	fileLevel := &docLinter{file: f.Path}
+	fileLevel := &docLinter{file: f.Path, findings: scanRawPlaceholders(f.Path, f.Data)}
 	out := []*docLinter{fileLevel}
 	if perr != nil {
 		fileLevel.findings = append(fileLevel.findings, Finding{
@@ -148,7 +149,7 @@ func (d *docLinter) lint() {
 		d.add(root, RuleType, SeverityError, "a policy document must be a mapping (apiVersion, kind, metadata, spec)", "")
 		return
 	}
-	d.scanPlaceholders(root)
+	d.scanTree(root)
 
 	kindKey, kindNode := mapGet(root, "kind")
 	kind, _ := scalarString(kindNode)
@@ -208,30 +209,80 @@ func (d *docLinter) checkName() {
 	}
 }
 
-var placeholderRE = regexp.MustCompile(`\$\{[^}]*\}|\{\{.*?\}\}`)
+var (
+	dollarPlaceholderRE = regexp.MustCompile(`\$\{[^}]*\}`)
+	bracePlaceholderRE  = regexp.MustCompile(`\{\{.*?\}\}`)
+)
 
-// scanPlaceholders reports template placeholders left in any scalar. It does
-// not follow aliases, so every scalar is visited once.
-func (d *docLinter) scanPlaceholders(n *yaml.Node) {
+// scanTree walks every node once (without following aliases): it reports
+// ${...} placeholders and duplicate mapping keys, and remembers scalars that
+// hold any placeholder so value checks skip them. {{...}} is reported by
+// scanRawPlaceholders, since unquoted it is not even a YAML scalar.
+func (d *docLinter) scanTree(n *yaml.Node) {
 	if n == nil {
 		return
 	}
-	if n.Kind == yaml.ScalarNode {
-		if strings.Contains(n.Value, "${") || strings.Contains(n.Value, "{{") {
-			if m := placeholderRE.FindString(n.Value); m != "" {
-				if d.placeholders == nil {
-					d.placeholders = map[*yaml.Node]bool{}
-				}
-				d.placeholders[n] = true
-				d.add(n, RulePlaceholder, SeverityError, fmt.Sprintf("unresolved placeholder %s", m),
-					"render the policy with its values first (Tetragon would take the text literally)")
-			}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") && !strings.Contains(n.Value, "{{") {
+			return
+		}
+		if d.placeholders == nil {
+			d.placeholders = map[*yaml.Node]bool{}
+		}
+		if m := dollarPlaceholderRE.FindString(n.Value); m != "" {
+			d.placeholders[n] = true
+			d.add(n, RulePlaceholder, SeverityError, fmt.Sprintf("unresolved placeholder %s", m),
+				"render the policy with its values first (Tetragon would take the text literally)")
+		} else if bracePlaceholderRE.MatchString(n.Value) {
+			d.placeholders[n] = true
 		}
 		return
+	case yaml.MappingNode:
+		var seen map[string]bool
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+				continue
+			}
+			if seen == nil {
+				seen = make(map[string]bool, len(n.Content)/2)
+			}
+			if seen[k.Value] {
+				d.add(k, RuleDuplicateKey, SeverityError, fmt.Sprintf("key %q appears twice in the same mapping", k.Value),
+					"Tetragon's strict decoder rejects duplicate keys; keep one")
+			}
+			seen[k.Value] = true
+		}
 	}
 	for _, c := range n.Content {
-		d.scanPlaceholders(c)
+		d.scanTree(c)
 	}
+}
+
+// scanRawPlaceholders reports {{...}} template actions line by line in the
+// raw text, so an unrendered Go template is named as such even when it is
+// not valid YAML. Text after a # is a comment and skipped.
+func scanRawPlaceholders(path string, data []byte) []Finding {
+	if !bytes.Contains(data, []byte("{{")) {
+		return nil
+	}
+	var out []Finding
+	for i, line := range strings.Split(string(data), "\n") {
+		if hash := strings.Index(line, "#"); hash >= 0 {
+			line = line[:hash]
+		}
+		loc := bracePlaceholderRE.FindStringIndex(line)
+		if loc == nil {
+			continue
+		}
+		out = append(out, Finding{
+			File: path, Line: i + 1, Column: loc[0] + 1, Rule: RulePlaceholder, Severity: SeverityError,
+			Message: fmt.Sprintf("unresolved template action %s", line[loc[0]:loc[1]]),
+			Hint:    "render the template first (jobs/policies.Render or the render command)",
+		})
+	}
+	return out
 }
 
 func (d *docLinter) requirements() Requirements {
@@ -242,7 +293,7 @@ func (d *docLinter) requirements() Requirements {
 	return Requirements{
 		Policy:        name,
 		File:          d.file,
-		Symbols:       sortedKeys(d.symbols),
+		Symbols:       append([]string{}, sortedKeys(d.symbols)...),
 		LSMHooks:      sortedKeys(d.lsmHooks),
 		NeedsOverride: d.override,
 	}

@@ -57,6 +57,9 @@ func KallsymsCandidates(symbol, goarch string) []string {
 }
 
 func sortedKeys(m map[string]bool) []string {
+	if len(m) == 0 {
+		return nil
+	}
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -9,6 +9,7 @@ const (
 	RuleMultiDocument = "multi-document" // Tetragon reads only the first document of a file
 	RuleAPIVersion    = "api-version"    // apiVersion is not cilium.io/v1alpha1
 	RuleKind          = "kind"           // kind is not TracingPolicy
+	RuleDuplicateKey  = "duplicate-key"  // a mapping repeats a key
 
 	// Schema of the pinned Tetragon version.
 	RuleUnknownField = "schema-unknown-field"
@@ -61,6 +62,7 @@ var Rules = []RuleInfo{
 	{RuleMultiDocument, SeverityError, "more than one YAML document; Tetragon loads only the first"},
 	{RuleAPIVersion, SeverityError, "apiVersion must be cilium.io/v1alpha1"},
 	{RuleKind, SeverityError, "kind must be TracingPolicy"},
+	{RuleDuplicateKey, SeverityError, "a mapping repeats a key; Tetragon's strict decoder rejects it"},
 	{RuleUnknownField, SeverityError, "field not in the TracingPolicy schema of the pinned Tetragon version"},
 	{RuleEnum, SeverityError, "value not allowed by the schema"},
 	{RuleType, SeverityError, "value has the wrong type"},

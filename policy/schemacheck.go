@@ -22,7 +22,13 @@ type compiledSchema struct {
 }
 
 // loadSchema compiles the embedded schema once per process.
-var loadSchema = sync.OnceValues(func() (*compiledSchema, error) {
+var loadSchema = newCompiledSchema()
+
+func newCompiledSchema() func() (*compiledSchema, error) {
+	return sync.OnceValues(compileSchema)
+}
+
+func compileSchema() (*compiledSchema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.JSON))
 	if err != nil {
 		return nil, fmt.Errorf("embedded TracingPolicy schema: %w", err)
@@ -36,7 +42,7 @@ var loadSchema = sync.OnceValues(func() (*compiledSchema, error) {
 		return nil, fmt.Errorf("embedded TracingPolicy schema: %w", err)
 	}
 	return &compiledSchema{sch: sch, raw: doc}, nil
-})
+}
 
 var printer = message.NewPrinter(language.English)
 
