@@ -16,12 +16,13 @@ import (
 // Manifest indexes a bundle. It carries no timestamps: the same declaration
 // renders the same bytes.
 type Manifest struct {
-	SchemaVersion int      `json:"schema_version"`
-	BundleID      string   `json:"bundle_id"`
-	Contract      string   `json:"contract"`
-	Versions      Versions `json:"versions"`
-	Target        Target   `json:"target"`
-	Files         []File   `json:"files"`
+	SchemaVersion int        `json:"schema_version"`
+	BundleID      string     `json:"bundle_id"`
+	Contract      string     `json:"contract"`
+	Versions      Versions   `json:"versions"`
+	Target        Target     `json:"target"`
+	Files         []File     `json:"files"`
+	Preflight     *Preflight `json:"preflight,omitempty"`
 	// Extensions owned by other packages are added here as typed fields
 	// (policy requirements, preflight results).
 }
