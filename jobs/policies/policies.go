@@ -1,0 +1,161 @@
+// Package policies is the curated TracingPolicy library: the reference
+// deployment's policies, rewritten to be correct on Nomad, embedded as
+// templates with a short doc each.
+//
+// Rendering is pure: the same name and Values give the same bytes. Every
+// rendered policy passes the policy package's linter with no findings when
+// linted with the same network (see the package tests); callers still lint
+// the selected library policies together with the user's own files, since
+// duplicate names are a set-level rule.
+package policies
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"text/template"
+)
+
+//go:embed templates/*.yaml
+var templateFS embed.FS
+
+//go:embed docs/*.md
+var docFS embed.FS
+
+// Values are the model's settings a library policy can depend on.
+type Values struct {
+	DockerBridgeCIDR string   // e.g. "172.17.0.0/16" (Docker's bip range)
+	NomadBridgeCIDR  string   // e.g. "172.26.64.0/20" (Nomad's bridge_network_subnet)
+	VPCCIDRs         []string // e.g. ["10.128.0.0/9"]
+}
+
+// templates holds the parsed library, keyed by name (file name without .yaml).
+var templates = func() map[string]*template.Template {
+	entries, err := templateFS.ReadDir("templates")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]*template.Template{}
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".yaml")
+		src, err := templateFS.ReadFile("templates/" + e.Name())
+		if err != nil {
+			panic(err)
+		}
+		// Parse errors are caught by the tests; templates are embedded.
+		out[name] = template.Must(template.New(name).Option("missingkey=error").Parse(string(src)))
+	}
+	return out
+}()
+
+// Names returns the library's policy names, sorted.
+func Names() []string {
+	names := make([]string, 0, len(templates))
+	for n := range templates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Render returns the policy's YAML for the given values. The file name to
+// use is name + ".yaml"; metadata.name equals name.
+func Render(name string, v Values) ([]byte, error) {
+	t, ok := templates[name]
+	if !ok {
+		return nil, unknown(name)
+	}
+	data, err := templateData(name, v)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// Doc returns the policy's short documentation (Markdown): what it catches,
+// what it costs, and how to test it by hand on a node.
+func Doc(name string) (string, error) {
+	if _, ok := templates[name]; !ok {
+		return "", unknown(name)
+	}
+	b, err := docFS.ReadFile("docs/" + name + ".md")
+	if err != nil {
+		return "", fmt.Errorf("policy %s has no doc: %w", name, err)
+	}
+	return string(b), nil
+}
+
+func unknown(name string) error {
+	return fmt.Errorf("unknown library policy %q; valid names: %s", name, strings.Join(Names(), ", "))
+}
+
+// usesNetwork lists the policies whose text depends on Values.
+var usesNetwork = map[string]bool{"block-internet-egress": true}
+
+// egressData is what the egress template needs: canonical CIDRs, deduplicated.
+type egressData struct {
+	Sources []string // container bridges
+	Allowed []string // loopback, metadata server, bridges, VPC
+}
+
+func templateData(name string, v Values) (any, error) {
+	if !usesNetwork[name] {
+		return struct{}{}, nil
+	}
+	var sources, vpc []string
+	for _, f := range []struct{ field, val string }{
+		{"DockerBridgeCIDR", v.DockerBridgeCIDR},
+		{"NomadBridgeCIDR", v.NomadBridgeCIDR},
+	} {
+		if f.val == "" {
+			continue
+		}
+		p, err := canonicalCIDR(f.val)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %s %q: %w", name, f.field, f.val, err)
+		}
+		sources = appendNew(sources, p)
+	}
+	if len(sources) == 0 {
+		return nil, fmt.Errorf("policy %s: needs DockerBridgeCIDR or NomadBridgeCIDR (the container bridges are its only sources; without one it would match nothing or the host)", name)
+	}
+	for i, c := range v.VPCCIDRs {
+		p, err := canonicalCIDR(c)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: VPCCIDRs[%d] %q: %w", name, i, c, err)
+		}
+		vpc = appendNew(vpc, p)
+	}
+	allowed := []string{"127.0.0.0/8", "169.254.169.254/32"}
+	for _, s := range append(append([]string{}, sources...), vpc...) {
+		allowed = appendNew(allowed, s)
+	}
+	return egressData{Sources: sources, Allowed: allowed}, nil
+}
+
+// canonicalCIDR accepts a CIDR, including Docker's bip form with the
+// gateway address ("172.17.0.1/16"), and returns its network form. Its
+// output contains only address characters, so it is safe in YAML.
+func canonicalCIDR(s string) (string, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(s))
+	if err != nil {
+		return "", fmt.Errorf("not a CIDR (want e.g. 172.17.0.0/16): %w", err)
+	}
+	return p.Masked().String(), nil
+}
+
+func appendNew(list []string, s string) []string {
+	for _, have := range list {
+		if have == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
