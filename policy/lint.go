@@ -57,7 +57,7 @@ func LintWith(files []File, opts Options) (Report, error) {
 				d.findings = nil
 				d.add(d.nameNode, RuleDuplicateName, SeverityError,
 					fmt.Sprintf("metadata.name %q is already used by %s:%d", name, first.file, first.line),
-					"Tetragon refuses a second policy with the same name and stops loading; rename one")
+					"Tetragon refuses the second policy with that name and fails to start; rename one")
 				rep.Findings = append(rep.Findings, d.findings...)
 			} else {
 				names[name] = seen{f.Path, d.nameNode.Line}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy/schema"
+)
+
+func init() {
+	subcommands["lint"] = subcommand{
+		synopsis: "check TracingPolicy files against Tetragon's schema and the rules that matter on Nomad",
+		run:      runLint,
+	}
+}
+
+// lintJSON is the -format json document. Field order is fixed by the struct
+// and findings are sorted, so CI can diff it.
+type lintJSON struct {
+	Tetragon string                `json:"tetragon"`
+	Files    int                   `json:"files"`
+	Errors   int                   `json:"errors"`
+	Warnings int                   `json:"warnings"`
+	Findings []policy.Finding      `json:"findings"`
+	Policies []policy.Requirements `json:"policies"`
+}
+
+// runLint implements `lint [flags] FILE|DIR...`. Exit status: 0 no errors
+// (warnings allowed), 1 errors found, 2 usage or I/O error.
+func runLint(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := policy.DefaultNetwork()
+	format := fs.String("format", "text", "output `format`: text or json")
+	docker := fs.String("docker-bridge-cidr", def.DockerBridgeCIDR, "Docker bridge `CIDR` egress sources must be in (empty: none)")
+	nomad := fs.String("nomad-bridge-cidr", def.NomadBridgeCIDR, "Nomad bridge_network_subnet `CIDR` (empty: none)")
+	vpc := fs.String("vpc-cidrs", strings.Join(def.VPCCIDRs, ","), "comma-separated VPC `CIDRs`; egress rules must not use them as sources")
+	listRules := fs.Bool("rules", false, "list the rules and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: packer-plugin-tetranomad lint [flags] FILE|DIR...\n\n"+
+			"Lints TracingPolicy files as Tetragon %s would load them from its policy directory,\n"+
+			"plus the rules that matter on Nomad. A DIR contributes every *.yaml and *.yml file directly\n"+
+			"inside it, sorted. Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage or I/O error.\n\nFlags:\n",
+			schema.TetragonVersion)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *listRules {
+		for _, r := range policy.Rules {
+			fmt.Fprintf(stdout, "%-22s %-7s %s\n", r.ID, r.Severity, r.Summary)
+		}
+		return 0
+	}
+	if *format != "text" && *format != "json" {
+		fmt.Fprintf(stderr, "lint: -format %q: want text or json\n", *format)
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	nw := policy.Network{DockerBridgeCIDR: *docker, NomadBridgeCIDR: *nomad}
+	for _, c := range strings.Split(*vpc, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			nw.VPCCIDRs = append(nw.VPCCIDRs, c)
+		}
+	}
+
+	files, err := readPolicyFiles(fs.Args())
+	if err != nil {
+		fmt.Fprintln(stderr, "lint:", err)
+		return 2
+	}
+	rep, err := policy.LintWith(files, policy.Options{Network: nw})
+	if err != nil {
+		fmt.Fprintln(stderr, "lint:", err)
+		return 2
+	}
+
+	errs, warns := rep.Count(policy.SeverityError), rep.Count(policy.SeverityWarning)
+	switch *format {
+	case "json":
+		out := lintJSON{
+			Tetragon: schema.TetragonVersion, Files: len(files), Errors: errs, Warnings: warns,
+			Findings: rep.Findings, Policies: rep.Policies,
+		}
+		if out.Findings == nil {
+			out.Findings = []policy.Finding{}
+		}
+		if out.Policies == nil {
+			out.Policies = []policy.Requirements{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintln(stderr, "lint:", err)
+			return 2
+		}
+	default:
+		for _, f := range rep.Findings {
+			fmt.Fprintln(stdout, f.String())
+		}
+		fmt.Fprintf(stdout, "%d %s, %d errors, %d warnings (Tetragon %s)\n",
+			len(files), plural(len(files), "file", "files"), errs, warns, schema.TetragonVersion)
+	}
+	if errs > 0 {
+		return 1
+	}
+	return 0
+}
+
+// readPolicyFiles reads each FILE, and each DIR's *.yaml/*.yml entries
+// (not recursive: Tetragon does not descend into subdirectories either).
+func readPolicyFiles(args []string) ([]policy.File, error) {
+	var files []policy.File
+	for _, arg := range args {
+		st, err := os.Stat(arg)
+		if err != nil {
+			return nil, err
+		}
+		paths := []string{arg}
+		if st.IsDir() {
+			entries, err := os.ReadDir(arg)
+			if err != nil {
+				return nil, err
+			}
+			paths = paths[:0]
+			for _, e := range entries {
+				ext := strings.ToLower(filepath.Ext(e.Name()))
+				if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
+					continue
+				}
+				paths = append(paths, filepath.Join(arg, e.Name()))
+			}
+			sort.Strings(paths)
+			if len(paths) == 0 {
+				return nil, fmt.Errorf("%s: no *.yaml or *.yml files", arg)
+			}
+		}
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, policy.File{Path: p, Data: data})
+		}
+	}
+	return files, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
