@@ -46,25 +46,21 @@ func LintWith(files []File, opts Options) (Report, error) {
 	}
 	names := map[string]seen{}
 	for _, f := range files {
-		docs := lintFile(f, facts)
-		for _, d := range docs {
+		for _, d := range lintFile(f, facts) {
+			if d.nameNode != nil {
+				name := d.nameNode.Value
+				if first, dup := names[name]; dup {
+					d.add(d.nameNode, RuleDuplicateName, SeverityError,
+						fmt.Sprintf("metadata.name %q is already used by %s:%d", name, first.file, first.line),
+						"Tetragon refuses the second policy with that name and fails to start; rename one")
+				} else {
+					names[name] = seen{f.Path, d.nameNode.Line}
+				}
+				if d.isPolicy {
+					rep.Policies = append(rep.Policies, d.requirements())
+				}
+			}
 			rep.Findings = append(rep.Findings, d.findings...)
-			if d.nameNode == nil {
-				continue
-			}
-			name := d.nameNode.Value
-			if first, dup := names[name]; dup {
-				d.findings = nil
-				d.add(d.nameNode, RuleDuplicateName, SeverityError,
-					fmt.Sprintf("metadata.name %q is already used by %s:%d", name, first.file, first.line),
-					"Tetragon refuses the second policy with that name and fails to start; rename one")
-				rep.Findings = append(rep.Findings, d.findings...)
-			} else {
-				names[name] = seen{f.Path, d.nameNode.Line}
-			}
-			if d.isPolicy {
-				rep.Policies = append(rep.Policies, d.requirements())
-			}
 		}
 	}
 	sortFindings(rep.Findings)

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 )
 
 //go:embed templates/*.yaml
@@ -158,4 +160,30 @@ func appendNew(list []string, s string) []string {
 		}
 	}
 	return append(list, s)
+}
+
+// RenderFiles renders the selected library policies as policy files named
+// name + ".yaml", in the order given, ready to be linted together with the
+// user's own files:
+//
+//	files, err := policies.RenderFiles(selected, values)
+//	rep, err := policy.LintWith(append(files, userFiles...), policy.Options{Network: ...})
+//	// rep.HasErrors(): stop; otherwise print the warnings.
+//
+// A name selected twice is an error, as is an unknown name.
+func RenderFiles(names []string, v Values) ([]policy.File, error) {
+	seen := map[string]bool{}
+	files := make([]policy.File, 0, len(names))
+	for _, name := range names {
+		if seen[name] {
+			return nil, fmt.Errorf("library policy %q selected twice", name)
+		}
+		seen[name] = true
+		b, err := Render(name, v)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, policy.File{Path: name + ".yaml", Data: b})
+	}
+	return files, nil
 }

@@ -44,13 +44,9 @@ func TestLibraryLintsClean(t *testing.T) {
 		{NomadBridgeCIDR: "172.26.64.0/20", VPCCIDRs: []string{"10.0.0.0/16", "10.1.0.0/16"}},
 		{DockerBridgeCIDR: "192.168.100.0/24", NomadBridgeCIDR: "192.168.200.0/24", VPCCIDRs: []string{"172.16.0.0/12"}},
 	} {
-		var files []policy.File
-		for _, name := range Names() {
-			b, err := Render(name, v)
-			if err != nil {
-				t.Fatalf("Render(%s, %+v): %v", name, v, err)
-			}
-			files = append(files, policy.File{Path: name + ".yaml", Data: b})
+		files, err := RenderFiles(Names(), v)
+		if err != nil {
+			t.Fatalf("RenderFiles(%+v): %v", v, err)
 		}
 		r, err := policy.LintWith(files, policy.Options{Network: network(v)})
 		if err != nil {
@@ -201,5 +197,15 @@ func TestDocs(t *testing.T) {
 	}
 	if _, err := Doc("nope"); err == nil || !strings.Contains(err.Error(), "valid names") {
 		t.Errorf("Doc(nope) error = %v", err)
+	}
+}
+
+func TestRenderFilesRejectsRepeats(t *testing.T) {
+	if _, err := RenderFiles([]string{"log-tcp-connect", "log-tcp-connect"}, defaults); err == nil ||
+		!strings.Contains(err.Error(), "selected twice") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := RenderFiles([]string{"log-tcp"}, defaults); err == nil || !strings.Contains(err.Error(), "valid names") {
+		t.Fatalf("err = %v", err)
 	}
 }
