@@ -329,19 +329,97 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
+// preflightFacts is the manifest's record of what preflight found on the VM
+// (hostsetup writes it; the provisioner copies it into the manifest).
+type preflightFacts struct {
+	OS struct {
+		ID        string `json:"id"`
+		VersionID string `json:"version_id"`
+	} `json:"os"`
+	Arch               string            `json:"arch"`
+	KernelRelease      string            `json:"kernel_release"`
+	BTF                bool              `json:"btf"`
+	KernelConfigSource string            `json:"kernel_config_source"`
+	KernelConfig       map[string]string `json:"kernel_config"`
+	Policies           []struct {
+		Policy  string `json:"policy"`
+		OK      bool   `json:"ok"`
+		Symbols []struct {
+			Symbol  string `json:"symbol"`
+			FoundAs string `json:"found_as"`
+		} `json:"symbols"`
+	} `json:"policies"`
+	Errors []string `json:"errors"`
+}
+
 // checkPreflightFacts compares the manifest's preflight section with the
-// kernel the target really runs.
+// kernel the target really runs, read independently from inside it.
 func checkPreflightFacts(t *testing.T, tg *target, m manifestDoc) {
-	pre, ok := m.raw["preflight"]
+	raw, ok := m.raw["preflight"]
 	if !ok {
 		t.Fatalf("manifest.json has no \"preflight\" section (keys: %v)", keys(m.raw))
 	}
-	doc, _ := json.Marshal(pre)
-	release := strings.TrimSpace(tg.must(t, "uname", "-r"))
-	if !strings.Contains(string(doc), release) {
-		t.Errorf("preflight facts do not name the running kernel %s: %s", release, doc)
+	doc, _ := json.Marshal(raw)
+	var pf preflightFacts
+	if err := json.Unmarshal(doc, &pf); err != nil {
+		t.Fatalf("preflight section: %v\n%s", err, doc)
 	}
 	t.Logf("preflight facts: %s", doc)
+
+	if want := strings.TrimSpace(tg.must(t, "uname", "-r")); pf.KernelRelease != want {
+		t.Errorf("kernel_release %q, the target runs %q", pf.KernelRelease, want)
+	}
+	if pf.OS.ID != "debian" || pf.OS.VersionID != "12" {
+		t.Errorf("os %+v, want debian 12", pf.OS)
+	}
+	if want := map[string]string{"x86_64": "amd64", "aarch64": "arm64"}[strings.TrimSpace(tg.must(t, "uname", "-m"))]; pf.Arch != want {
+		t.Errorf("arch %q, want %q", pf.Arch, want)
+	}
+	_, statErr := tg.exec(context.Background(), "test", "-e", "/sys/kernel/btf/vmlinux")
+	if pf.BTF != (statErr == nil) {
+		t.Errorf("btf = %v, but /sys/kernel/btf/vmlinux exists: %v", pf.BTF, statErr == nil)
+	}
+	// The kernel config, read the same way the kernel exposes it.
+	cfgSrc := "/proc/config.gz"
+	if _, err := tg.exec(context.Background(), "test", "-r", "/boot/config-"+pf.KernelRelease); err == nil {
+		cfgSrc = "/boot/config-" + pf.KernelRelease
+	}
+	if pf.KernelConfigSource != cfgSrc {
+		t.Errorf("kernel_config_source %q, want %q", pf.KernelConfigSource, cfgSrc)
+	}
+	cfg := tg.sh(t, "if [[ "+cfgSrc+" == *.gz ]]; then gzip -dc "+cfgSrc+"; else cat "+cfgSrc+"; fi")
+	for _, opt := range []string{"CONFIG_BPF_LSM", "CONFIG_BPF_KPROBE_OVERRIDE", "CONFIG_DEBUG_INFO_BTF"} {
+		want := "n"
+		if v := regexp.MustCompile(`(?m)^` + opt + `=([ym])$`).FindStringSubmatch(cfg); v != nil {
+			want = v[1]
+		}
+		if got := pf.KernelConfig[opt]; got != want {
+			t.Errorf("kernel_config %s = %q, the kernel says %q", opt, got, want)
+		}
+	}
+	// Every symbol preflight says it found is really in /proc/kallsyms.
+	kallsyms := map[string]bool{}
+	for _, line := range strings.Split(tg.must(t, "cat", "/proc/kallsyms"), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 {
+			kallsyms[f[2]] = true
+		}
+	}
+	if len(pf.Policies) == 0 {
+		t.Errorf("preflight checked no policy, but the declaration selects log-file-access")
+	}
+	for _, p := range pf.Policies {
+		if !p.OK {
+			t.Errorf("policy %s marked not ok on this kernel", p.Policy)
+		}
+		for _, s := range p.Symbols {
+			if !kallsyms[s.FoundAs] {
+				t.Errorf("policy %s: symbol %s reported found as %q, which is not in /proc/kallsyms", p.Policy, s.Symbol, s.FoundAs)
+			}
+		}
+	}
+	if len(pf.Errors) > 0 {
+		t.Errorf("preflight recorded errors on a passing build: %v", pf.Errors)
+	}
 }
 
 // TestPreflightMissingSymbol: a policy that hooks a kernel function the
