@@ -286,8 +286,8 @@ func dedupe(xs []string) []string {
 func TestNormalize(t *testing.T) {
 	for in, want := range map[string]string{
 		"%s: sha256 %s differs from the manifest's %s": "…: sha256 … differs from the manifest's …",
-		"%q is not a TCP port (1-65535)":                "… is not a TCP port (1-65535)",
-		"100%% sure %5.2f %-8s %[1]d":                   "100% sure … … …",
+		"%q is not a TCP port (1-65535)":               "… is not a TCP port (1-65535)",
+		"100%% sure %5.2f %-8s %[1]d":                  "100% sure … … …",
 	} {
 		if got := normalize(in); got != want {
 			t.Errorf("normalize(%q) = %q, want %q", in, got, want)
