@@ -103,6 +103,11 @@ func TestBadDeclarations(t *testing.T) {
 				`d.hcl:6: policies.vpc_cidrs[1]: "nope" is not a CIDR range like "172.17.0.0/16"`,
 				`d.hcl:9: publish.bucket: "Bad_Bucket" is not a GCS bucket name (3-63 of a-z 0-9 - _ ., starting and ending with a letter or digit)`,
 			}},
+		{"library names", "policies {\n  library = [\n    \"log-tcp-connect\",\n    \"block-crypto-miners\",\n    \"log-tcp-connect\",\n  ]\n}\n",
+			[]string{
+				`d.hcl:4: policies.library[1]: "block-crypto-miners" is not a library policy; choose from "block-fd-install", "block-internet-egress", "block-package-managers", "log-file-access", "log-tcp-connect", "protect-nginx-html"`,
+				`d.hcl:5: policies.library[2]: "log-tcp-connect" is listed twice`,
+			}},
 		{"base config", "nomad {\n  base_config {\n    enabled = true\n    node_pool = \"all\"\n    data_dir = \"data\"\n  }\n}\n",
 			[]string{
 				`d.hcl:4: nomad.base_config.node_pool: "all" is not a node pool a client can join`,

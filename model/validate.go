@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/jobs/policies"
 )
 
 // Problem is one thing wrong with a declaration, at an attribute path such as
@@ -295,9 +297,16 @@ func (d *Declaration) validateLogging(ps *Problems) {
 }
 
 func (d *Declaration) validatePolicies(ps *Problems) {
+	known := map[string]bool{}
+	for _, name := range policies.Names() {
+		known[name] = true
+	}
 	seen := map[string]bool{}
 	for i, name := range d.Policies.Library {
-		if seen[name] {
+		switch {
+		case !known[name]:
+			ps.add(fmt.Sprintf("policies.library[%d]", i), "%q is not a library policy; choose from %s", name, quoteJoin(policies.Names()))
+		case seen[name]:
 			ps.add(fmt.Sprintf("policies.library[%d]", i), "%q is listed twice", name)
 		}
 		seen[name] = true
