@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 	"github.com/tetranomad/packer-plugin-tetranomad/clientconfig"
@@ -85,6 +86,15 @@ func Render(in Input) ([]byte, error) {
 	policies, err := checkPolicies(in.Policies)
 	if err != nil {
 		return nil, err
+	}
+	if d.Publish.Bucket == "" {
+		for _, p := range policies {
+			// HCL holds strings as NFC-normalized UTF-8, so Nomad would write
+			// other bytes than the manifest's.
+			if !utf8.Valid(p.Data) || !norm.NFC.IsNormal(p.Data) {
+				return nil, fmt.Errorf("jobs: policy %s cannot be inlined byte for byte: it is not NFC-normalized UTF-8; normalize it or declare publish.bucket", p.Path)
+			}
+		}
 	}
 
 	f := hclwrite.NewEmptyFile()
@@ -315,11 +325,11 @@ func Delimiters(text string) (left, right string) {
 	}
 }
 
-// templateData is text as an HCL expression: a heredoc when that is exact
-// (a final newline, no carriage returns), else a quoted string. Both escape
-// HCL's own ${ and %{ sequences.
+// templateData is text (NFC-normalized UTF-8) as an HCL expression: a heredoc
+// when that is exact (a final newline, no carriage returns), else a quoted
+// string. Both escape HCL's own ${ and %{ sequences.
 func templateData(text string) hclwrite.Tokens {
-	if !strings.HasSuffix(text, "\n") || strings.ContainsRune(text, '\r') || !utf8.ValidString(text) {
+	if !strings.HasSuffix(text, "\n") || strings.ContainsRune(text, '\r') {
 		return hclwrite.TokensForValue(cty.StringVal(text))
 	}
 	marker := heredocMarker(text)
