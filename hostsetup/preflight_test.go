@@ -1,0 +1,490 @@
+package hostsetup
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/model"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+)
+
+// The preflight tests run the rendered script for real (bash, awk, tar,
+// gzip) with --preflight-only against a fake root: TETRANOMAD_TEST_ROOT
+// prefixes /etc/os-release, /proc, /boot, /sys and /run/systemd, and PATH
+// holds only the tools the script may use plus stubs for uname and
+// dpkg-query, so the host's own kernel and packages do not leak in.
+
+// realTools are linked into the fake PATH.
+var realTools = []string{"bash", "sed", "awk", "tar", "gzip", "mktemp", "grep", "chown", "chmod",
+	"dirname", "tail", "cat", "rm", "mkdir", "cmp", "stat", "sha256sum", "id", "env"}
+
+type fakeVM struct {
+	root, bin string
+	machine   string
+	release   string
+	// packages dpkg-query reports as installed.
+	installed []string
+	// commands present on PATH as stubs (jq, curl, dockerd, nomad).
+	commands []string
+}
+
+const testRelease = "6.1.0-28-cloud-amd64"
+
+// newFakeVM is a Debian 12 amd64 VM whose kernel has BTF and BPF LSM but
+// not CONFIG_BPF_KPROBE_OVERRIDE, like Debian's cloud kernel.
+func newFakeVM(t *testing.T) *fakeVM {
+	t.Helper()
+	vm := &fakeVM{root: t.TempDir(), bin: t.TempDir(), machine: "x86_64", release: testRelease, commands: []string{"jq"}}
+	vm.write(t, "etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n")
+	vm.write(t, "proc/kallsyms", strings.Join([]string{
+		"ffffffff81000000 T _stext",
+		"ffffffff816d1f30 T __x64_sys_openat",
+		"ffffffff816d1f90 T __x64_sys_write",
+		"ffffffff81300000 T security_file_permission",
+		"ffffffff81300100 T bpf_lsm_bprm_check_security",
+		"ffffffff81300200 t security_file_permission.cold",
+		"ffffffffc0100000 t nf_conntrack_in\t[nf_conntrack]",
+	}, "\n")+"\n")
+	vm.write(t, "boot/config-"+testRelease, "CONFIG_BPF=y\nCONFIG_BPF_LSM=y\n# CONFIG_BPF_KPROBE_OVERRIDE is not set\nCONFIG_DEBUG_INFO_BTF=y\nCONFIG_DEBUG_INFO_BTF_MODULES=y\n")
+	vm.write(t, "sys/kernel/btf/vmlinux", "BTF")
+	vm.write(t, "sys/kernel/security/lsm", "lockdown,capability,landlock,yama,apparmor,bpf")
+	vm.mkdir(t, "sys/fs/bpf")
+	vm.mkdir(t, "run/systemd/system")
+	return vm
+}
+
+func (vm *fakeVM) write(t *testing.T, rel, content string) {
+	t.Helper()
+	p := filepath.Join(vm.root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (vm *fakeVM) mkdir(t *testing.T, rel string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(vm.root, rel), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (vm *fakeVM) remove(t *testing.T, rel string) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(vm.root, rel)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (vm *fakeVM) path(t *testing.T) string {
+	t.Helper()
+	for _, tool := range realTools {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("%s not found: the preflight tests run the script with the real tool", tool)
+		}
+		if err := os.Symlink(p, filepath.Join(vm.bin, tool)); err != nil && !errors.Is(err, os.ErrExist) {
+			t.Fatal(err)
+		}
+	}
+	stub := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(vm.bin, name), []byte("#!"+filepath.Join(vm.bin, "bash")+"\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stub("uname", "case $1 in -r) echo "+vm.release+";; -m) echo "+vm.machine+";; *) exit 2;; esac\n")
+	// dpkg-query -W -f=FORMAT PACKAGE: "installed" / "1.0-1" for the packages
+	// listed, exit 1 for the others.
+	stub("dpkg-query", "pkg=${!#}\ncase \" "+strings.Join(vm.installed, " ")+" \" in\n"+
+		"  *\" $pkg \"*) if [[ $2 == *Version* ]]; then printf 1.0-1; else printf installed; fi ;;\n"+
+		"  *) echo \"dpkg-query: no packages found matching $pkg\" >&2; exit 1 ;;\nesac\n")
+	for _, c := range vm.commands {
+		stub(c, "exit 0\n")
+	}
+	return vm.bin
+}
+
+type preflightRun struct {
+	output   string
+	exitCode int
+	events   []Event
+	results  *bundle.Preflight
+	stage    string
+}
+
+// failure is the text of the fail marker, "" when there is none.
+func (r preflightRun) failure() (step, text string) {
+	for _, e := range r.events {
+		if e.Kind == StepFailed {
+			return e.Step, e.Text
+		}
+	}
+	return "", ""
+}
+
+func renderScript(t *testing.T, d *model.Declaration, reqs []policy.Requirements) []byte {
+	t.Helper()
+	p, err := Render(Input{Declaration: d, Bundle: testBundle(t, d), Policies: reqs, PluginVersion: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	var streams []Stream
+	if len(p.Streams) == 1 {
+		streams = append(streams, Stream{Name: NomadBinaryFile, Mode: 0o755, Size: 4, R: strings.NewReader("fake")})
+	}
+	if err := p.Write(&out, streams...); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// runScript runs a self-extracting script from a staging directory, as the
+// provisioner does, and reads the results file it writes.
+func runScript(t *testing.T, vm *fakeVM, script []byte, env []string, args ...string) preflightRun {
+	t.Helper()
+	stage := t.TempDir()
+	path := filepath.Join(stage, "tetranomad-test.sh")
+	if err := os.WriteFile(path, script, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	results := filepath.Join(stage, "tetranomad-test.preflight.json")
+	bin := vm.path(t)
+	cmd := exec.Command(filepath.Join(bin, "bash"), append([]string{path}, args...)...)
+	cmd.Env = append([]string{"PATH=" + bin, "TETRANOMAD_TEST_ROOT=" + vm.root, "TETRANOMAD_RESULTS=" + results}, env...)
+	out, err := cmd.CombinedOutput()
+	run := preflightRun{output: string(out), stage: stage}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		run.exitCode = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimRight(run.output, "\n"), "\n") {
+		run.events = append(run.events, ParseLine(line))
+	}
+	if data, err := os.ReadFile(results); err == nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		var pf bundle.Preflight
+		if err := dec.Decode(&pf); err != nil {
+			t.Fatalf("the results file is not a bundle.Preflight: %v\n%s", err, data)
+		}
+		run.results = &pf
+	}
+	return run
+}
+
+func e2eDeclaration(t *testing.T, mod func(d *model.Declaration)) *model.Declaration {
+	return declaration(t, func(d *model.Declaration) {
+		d.Docker.Source = "distro"
+		d.Nomad.Install = "binary"
+		d.Nomad.BinarySource = "/cache/nomad"
+		d.Nomad.BinarySHA256 = strings.Repeat("ab", 32)
+		d.Nomad.Base.Enabled = true
+		d.Logging.Agent = "none"
+		if mod != nil {
+			mod(d)
+		}
+	})
+}
+
+var openatPolicy = policy.Requirements{Policy: "log-file-access", File: "policies/log-file-access.yaml", Symbols: []string{"security_file_permission", "sys_openat"}}
+
+func TestPreflightPasses(t *testing.T) {
+	vm := newFakeVM(t)
+	vm.installed = []string{"docker.io"}
+	lsm := policy.Requirements{Policy: "lsm-exec", File: "lsm.yaml", LSMHooks: []string{"bprm_check_security"}}
+	run := runScript(t, vm, renderScript(t, e2eDeclaration(t, nil), []policy.Requirements{openatPolicy, lsm}), nil, "--preflight-only")
+	if run.exitCode != 0 {
+		t.Fatalf("exit %d:\n%s", run.exitCode, run.output)
+	}
+	last := run.events[len(run.events)-1]
+	if last != (Event{Kind: Done, Text: "preflight passed"}) {
+		t.Errorf("last line %+v, want the done marker", last)
+	}
+	want := &bundle.Preflight{
+		OS:                 bundle.PreflightOS{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
+		Arch:               "amd64",
+		KernelRelease:      testRelease,
+		BTF:                true,
+		KernelConfigSource: "/boot/config-" + testRelease,
+		KernelConfig:       bundle.KernelConfig{BPFLSM: "y", BPFKprobeOverride: "n", DebugInfoBTF: "y"},
+		LSMs:               []string{"lockdown", "capability", "landlock", "yama", "apparmor", "bpf"},
+		Policies: []bundle.PreflightPolicy{
+			{Policy: "log-file-access", File: "policies/log-file-access.yaml", OK: true, Symbols: []bundle.PreflightSymbol{
+				{Symbol: "security_file_permission", FoundAs: "security_file_permission"},
+				{Symbol: "sys_openat", FoundAs: "__x64_sys_openat"},
+			}},
+			{Policy: "lsm-exec", File: "lsm.yaml", OK: true, Symbols: []bundle.PreflightSymbol{
+				{Symbol: "bpf_lsm_bprm_check_security", FoundAs: "bpf_lsm_bprm_check_security"},
+			}},
+		},
+		Errors: []string{},
+	}
+	if !reflect.DeepEqual(run.results, want) {
+		got, _ := json.MarshalIndent(run.results, "", "  ")
+		t.Errorf("results:\n%s", got)
+	}
+	for _, line := range []string{
+		"OS: Debian GNU/Linux 12 (bookworm), amd64, kernel " + testRelease,
+		"kernel config (/boot/config-" + testRelease + "): CONFIG_BPF_LSM=y CONFIG_BPF_KPROBE_OVERRIDE=n CONFIG_DEBUG_INFO_BTF=y",
+		"policy log-file-access: ready",
+	} {
+		if !strings.Contains(run.output, line+"\n") {
+			t.Errorf("output lacks %q:\n%s", line, run.output)
+		}
+	}
+	if !strings.Contains(run.output, "nothing to install\n") {
+		t.Errorf("docker.io and jq are present, yet the plan installs something:\n%s", run.output)
+	}
+	// The work directory is gone; only the script and its results remain.
+	entries, _ := os.ReadDir(run.stage)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "tetranomad-test.preflight.json tetranomad-test.sh" {
+		t.Errorf("staging directory holds %v after the run", names)
+	}
+}
+
+func TestPreflightSyscallPrefixOnArm64(t *testing.T) {
+	vm := newFakeVM(t)
+	vm.machine = "aarch64"
+	vm.installed = []string{"docker.io"}
+	vm.write(t, "proc/kallsyms", "ffff800080010000 T __arm64_sys_openat\nffff800080020000 T security_file_permission\n")
+	run := runScript(t, vm, renderScript(t, e2eDeclaration(t, nil), []policy.Requirements{openatPolicy}), nil, "--preflight-only")
+	if run.exitCode != 0 {
+		t.Fatalf("exit %d:\n%s", run.exitCode, run.output)
+	}
+	if run.results.Arch != "arm64" || run.results.Policies[0].Symbols[1] != (bundle.PreflightSymbol{Symbol: "sys_openat", FoundAs: "__arm64_sys_openat"}) {
+		t.Errorf("results: arch %s, symbols %+v", run.results.Arch, run.results.Policies[0].Symbols)
+	}
+}
+
+func TestPreflightKernelConfigFromProc(t *testing.T) {
+	vm := newFakeVM(t)
+	vm.installed = []string{"docker.io"}
+	vm.remove(t, "boot")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("CONFIG_BPF_LSM=y\nCONFIG_BPF_KPROBE_OVERRIDE=y\nCONFIG_DEBUG_INFO_BTF=y\n"))
+	zw.Close()
+	vm.write(t, "proc/config.gz", gz.String())
+	override := policy.Requirements{Policy: "block-writes", File: "w.yaml", Symbols: []string{"sys_write"}, NeedsOverride: true}
+	run := runScript(t, vm, renderScript(t, e2eDeclaration(t, nil), []policy.Requirements{override}), nil, "--preflight-only")
+	if run.exitCode != 0 {
+		t.Fatalf("an Override policy on a kernel with CONFIG_BPF_KPROBE_OVERRIDE=y failed (exit %d):\n%s", run.exitCode, run.output)
+	}
+	if got := run.results; got.KernelConfigSource != "/proc/config.gz" || got.KernelConfig.BPFKprobeOverride != "y" || !got.Policies[0].NeedsOverride || !got.Policies[0].OK {
+		t.Errorf("results: %+v", got)
+	}
+}
+
+// TestPreflightFailures: each broken VM fails the preflight step with the
+// exact reason, lists it in the results, and changes nothing.
+func TestPreflightFailures(t *testing.T) {
+	override := policy.Requirements{Policy: "block-writes", File: "policies/block-writes.yaml", Symbols: []string{"sys_write"}, NeedsOverride: true}
+	missing := policy.Requirements{Policy: "e2e-missing-symbol", File: "missing-symbol.yaml", Symbols: []string{"tetranomad_e2e_no_such_function"}}
+	for _, tc := range []struct {
+		name   string
+		breakc func(t *testing.T, vm *fakeVM)
+		decl   func(d *model.Declaration)
+		reqs   []policy.Requirements
+		want   []string
+	}{
+		{
+			name: "unsupported OS",
+			breakc: func(t *testing.T, vm *fakeVM) {
+				vm.write(t, "etc/os-release", "NAME=\"CentOS Stream\"\nID=\"centos\"\nVERSION_ID=\"9\"\nPRETTY_NAME=\"CentOS Stream 9\"\n")
+			},
+			want: []string{"unsupported OS: found CentOS Stream 9 (ID=centos VERSION_ID=9); tetranomad supports Debian 11, 12, 13 and Ubuntu 22.04, 24.04"},
+		},
+		{
+			name: "old Ubuntu",
+			breakc: func(t *testing.T, vm *fakeVM) {
+				vm.write(t, "etc/os-release", "ID=ubuntu\nVERSION_ID=\"20.04\"\nPRETTY_NAME=\"Ubuntu 20.04.6 LTS\"\n")
+			},
+			want: []string{"unsupported OS: found Ubuntu 20.04.6 LTS (ID=ubuntu VERSION_ID=20.04); tetranomad supports Debian 11, 12, 13 and Ubuntu 22.04, 24.04"},
+		},
+		{
+			name:   "no os-release",
+			breakc: func(t *testing.T, vm *fakeVM) { vm.remove(t, "etc/os-release") },
+			want:   []string{"unsupported OS: found no /etc/os-release (ID=? VERSION_ID=?); tetranomad supports Debian 11, 12, 13 and Ubuntu 22.04, 24.04"},
+		},
+		{
+			name:   "architecture",
+			breakc: func(t *testing.T, vm *fakeVM) { vm.machine = "riscv64" },
+			want:   []string{"unsupported architecture riscv64; tetranomad supports x86_64 (amd64) and aarch64 (arm64)"},
+		},
+		{
+			name:   "no BTF",
+			breakc: func(t *testing.T, vm *fakeVM) { vm.remove(t, "sys/kernel/btf") },
+			want:   []string{"/sys/kernel/btf/vmlinux is missing: kernel " + testRelease + " exposes no BTF, which Tetragon needs; use an image whose kernel has CONFIG_DEBUG_INFO_BTF"},
+		},
+		{
+			name:   "no systemd",
+			breakc: func(t *testing.T, vm *fakeVM) { vm.remove(t, "run/systemd") },
+			want:   []string{"systemd is not the init system (no /run/systemd/system); tetranomad manages services with systemctl"},
+		},
+		{
+			name: "missing symbol",
+			reqs: []policy.Requirements{openatPolicy, missing},
+			want: []string{"policy e2e-missing-symbol (missing-symbol.yaml): kernel function tetranomad_e2e_no_such_function is not in /proc/kallsyms; this kernel cannot attach it"},
+		},
+		{
+			name:   "missing syscall on arm64",
+			breakc: func(t *testing.T, vm *fakeVM) { vm.machine = "aarch64" },
+			reqs:   []policy.Requirements{openatPolicy},
+			want:   []string{"policy log-file-access (policies/log-file-access.yaml): kernel function sys_openat is not in /proc/kallsyms (looked for __arm64_sys_openat,sys_openat); this kernel cannot attach it"},
+		},
+		{
+			name: "override without kernel support",
+			reqs: []policy.Requirements{override},
+			want: []string{"policy block-writes (policies/block-writes.yaml): uses the Override action, which needs CONFIG_BPF_KPROBE_OVERRIDE; kernel " + testRelease + " does not have it (/boot/config-" + testRelease + "): use Sigkill instead of Override, or an image whose kernel has it"},
+		},
+		{
+			name:   "override without kernel config",
+			breakc: func(t *testing.T, vm *fakeVM) { vm.remove(t, "boot") },
+			reqs:   []policy.Requirements{override},
+			want:   []string{"policy block-writes (policies/block-writes.yaml): uses the Override action, which needs CONFIG_BPF_KPROBE_OVERRIDE, and no kernel config (/boot/config-" + testRelease + " or /proc/config.gz) confirms kernel " + testRelease + " has it: use Sigkill instead of Override, or an image that ships its kernel config"},
+		},
+		{
+			name:   "LSM hooks without an active BPF LSM",
+			breakc: func(t *testing.T, vm *fakeVM) { vm.write(t, "sys/kernel/security/lsm", "lockdown,capability,apparmor") },
+			reqs:   []policy.Requirements{{Policy: "lsm-exec", File: "lsm.yaml", LSMHooks: []string{"bprm_check_security"}}},
+			want:   []string{"policy lsm-exec (lsm.yaml): uses LSM hooks, but the BPF LSM is not active (active: lockdown,capability,apparmor): add bpf to the kernel lsm= boot parameter"},
+		},
+		{
+			name:   "google-fluentd on Debian 12",
+			breakc: func(t *testing.T, vm *fakeVM) { vm.commands = append(vm.commands, "curl") },
+			decl:   func(d *model.Declaration) { d.Logging.Agent = "google-fluentd" },
+			want:   []string{`logging.agent = "google-fluentd" is not supported on Debian GNU/Linux 12 (bookworm): Google supports the legacy agent on Debian 11 only; use logging.agent = "ops-agent"`},
+		},
+		{
+			name: "distro docker next to docker-ce",
+			breakc: func(t *testing.T, vm *fakeVM) {
+				vm.installed = []string{"docker-ce"}
+			},
+			want: []string{`docker.source = "distro" but docker-ce is installed: set docker.source = "docker-ce" or "preinstalled"`},
+		},
+		{
+			name: "preinstalled docker missing",
+			decl: func(d *model.Declaration) { d.Docker.Source = "preinstalled" },
+			want: []string{`docker.source = "preinstalled" but dockerd is not installed: use an image with Docker, or set docker.source = "distro" or "docker-ce"`},
+		},
+		{
+			name:   "no curl for a repository",
+			breakc: func(t *testing.T, vm *fakeVM) { vm.installed = nil },
+			decl:   func(d *model.Declaration) { d.Docker.Source = "docker-ce" },
+			want:   []string{"curl is needed to fetch the signing keys of these apt repositories: docker; use an image with curl"},
+		},
+		{
+			name: "several problems at once",
+			breakc: func(t *testing.T, vm *fakeVM) {
+				vm.machine = "riscv64"
+				vm.remove(t, "sys/kernel/btf")
+			},
+			reqs: []policy.Requirements{missing},
+			want: []string{
+				"unsupported architecture riscv64; tetranomad supports x86_64 (amd64) and aarch64 (arm64)",
+				"/sys/kernel/btf/vmlinux is missing: kernel " + testRelease + " exposes no BTF, which Tetragon needs; use an image whose kernel has CONFIG_DEBUG_INFO_BTF",
+				"policy e2e-missing-symbol (missing-symbol.yaml): kernel function tetranomad_e2e_no_such_function is not in /proc/kallsyms; this kernel cannot attach it",
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vm := newFakeVM(t)
+			vm.installed = []string{"docker.io"}
+			if tc.breakc != nil {
+				tc.breakc(t, vm)
+			}
+			before := treeState(t, vm.root)
+			// Without --preflight-only: a failing preflight must stop the
+			// whole run before any other step.
+			run := runScript(t, vm, renderScript(t, e2eDeclaration(t, tc.decl), tc.reqs), nil)
+			if run.exitCode != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", run.exitCode, run.output)
+			}
+			step, text := run.failure()
+			wantText := fmt.Sprintf("%d problem(s), nothing was changed: %s", len(tc.want), strings.Join(tc.want, "; "))
+			if step != "preflight" || text != wantText {
+				t.Errorf("fail marker: step %q text %q\nwant step preflight, text %q", step, text, wantText)
+			}
+			for _, e := range run.events {
+				if e.Kind == StepStart && e.Step != "preflight" {
+					t.Errorf("step %s ran after a failed preflight", e.Step)
+				}
+			}
+			if run.results == nil {
+				t.Fatal("no results file")
+			}
+			if !reflect.DeepEqual(run.results.Errors, tc.want) {
+				t.Errorf("results errors:\n%q\nwant:\n%q", run.results.Errors, tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(run.output, "error: "+w+"\n") {
+					t.Errorf("output lacks the error line for %q", w)
+				}
+			}
+			if after := treeState(t, vm.root); after != before {
+				t.Errorf("the preflight changed the fake root:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+func TestScriptWithoutResultsVariable(t *testing.T) {
+	vm := newFakeVM(t)
+	run := runScript(t, vm, renderScript(t, e2eDeclaration(t, nil), nil), []string{"TETRANOMAD_RESULTS="})
+	step, text := run.failure()
+	if run.exitCode != 1 || step != "setup" || text != "TETRANOMAD_RESULTS is not set: execute_command must pass {{.Vars}} to the script" {
+		t.Errorf("exit %d, fail %q %q\n%s", run.exitCode, step, text, run.output)
+	}
+}
+
+func TestScriptTruncatedUpload(t *testing.T) {
+	vm := newFakeVM(t)
+	script := renderScript(t, e2eDeclaration(t, nil), nil)
+	run := runScript(t, vm, script[:len(script)-40], nil, "--preflight-only")
+	step, text := run.failure()
+	if run.exitCode != 1 || step != "setup" || !strings.HasSuffix(text, "tetranomad-test.sh do not unpack: the upload is incomplete, run the build again") {
+		t.Errorf("exit %d, fail %q %q\n%s", run.exitCode, step, text, run.output)
+	}
+	cut := bytes.Index(script, []byte("\n"+payloadMarker+"\n"))
+	run = runScript(t, vm, script[:cut+1], nil, "--preflight-only")
+	if step, text := run.failure(); run.exitCode != 1 || !strings.HasSuffix(text, "tetranomad-test.sh has no data files after it: the upload is incomplete, run the build again") {
+		t.Errorf("without a payload: exit %d, fail %q %q\n%s", run.exitCode, step, text, run.output)
+	}
+}
+
+// treeState lists every path under root with its size and modification
+// time, to show a run changed nothing.
+func treeState(t *testing.T, root string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		b.WriteString(p + " " + info.Mode().String() + " " + info.ModTime().String() + "\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
