@@ -11,18 +11,23 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 )
 
 // Manifest indexes a bundle. It carries no timestamps: the same declaration
 // renders the same bytes.
 type Manifest struct {
-	SchemaVersion int        `json:"schema_version"`
-	BundleID      string     `json:"bundle_id"`
-	Contract      string     `json:"contract"`
-	Versions      Versions   `json:"versions"`
-	Target        Target     `json:"target"`
-	Files         []File     `json:"files"`
-	Preflight     *Preflight `json:"preflight,omitempty"`
+	SchemaVersion int      `json:"schema_version"`
+	BundleID      string   `json:"bundle_id"`
+	Contract      string   `json:"contract"`
+	Versions      Versions `json:"versions"`
+	Target        Target   `json:"target"`
+	Files         []File   `json:"files"`
+	// Policies is what each TracingPolicy needs from the kernel, in bundle
+	// order, with File the policy's bundle path.
+	Policies  []policy.Requirements `json:"policies"`
+	Preflight *Preflight            `json:"preflight,omitempty"`
 	// Extensions owned by other packages are added here as typed fields
 	// (policy requirements, preflight results).
 }
