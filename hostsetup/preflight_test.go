@@ -14,107 +14,19 @@ import (
 	"testing"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/hostsetup/hostsetuptest"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 )
 
 // The preflight tests run the rendered script for real (bash, awk, tar,
-// gzip) with --preflight-only against a fake root: TETRANOMAD_TEST_ROOT
-// prefixes /etc/os-release, /proc, /boot, /sys and /run/systemd, and PATH
-// holds only the tools the script may use plus stubs for uname and
-// dpkg-query, so the host's own kernel and packages do not leak in.
+// gzip) against hostsetuptest's fake VM.
 
-// realTools are linked into the fake PATH.
-var realTools = []string{"bash", "sed", "awk", "tar", "gzip", "mktemp", "grep", "chown", "chmod",
-	"dirname", "tail", "cat", "rm", "mkdir", "cmp", "stat", "sha256sum", "id", "env"}
+type fakeVM = hostsetuptest.VM
 
-type fakeVM struct {
-	root, bin string
-	machine   string
-	release   string
-	// packages dpkg-query reports as installed.
-	installed []string
-	// commands present on PATH as stubs (jq, curl, dockerd, nomad).
-	commands []string
-}
+const testRelease = hostsetuptest.Release
 
-const testRelease = "6.1.0-28-cloud-amd64"
-
-// newFakeVM is a Debian 12 amd64 VM whose kernel has BTF and BPF LSM but
-// not CONFIG_BPF_KPROBE_OVERRIDE, like Debian's cloud kernel.
-func newFakeVM(t *testing.T) *fakeVM {
-	t.Helper()
-	vm := &fakeVM{root: t.TempDir(), bin: t.TempDir(), machine: "x86_64", release: testRelease, commands: []string{"jq"}}
-	vm.write(t, "etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n")
-	vm.write(t, "proc/kallsyms", strings.Join([]string{
-		"ffffffff81000000 T _stext",
-		"ffffffff816d1f30 T __x64_sys_openat",
-		"ffffffff816d1f90 T __x64_sys_write",
-		"ffffffff81300000 T security_file_permission",
-		"ffffffff81300100 T bpf_lsm_bprm_check_security",
-		"ffffffff81300200 t security_file_permission.cold",
-		"ffffffffc0100000 t nf_conntrack_in\t[nf_conntrack]",
-	}, "\n")+"\n")
-	vm.write(t, "boot/config-"+testRelease, "CONFIG_BPF=y\nCONFIG_BPF_LSM=y\n# CONFIG_BPF_KPROBE_OVERRIDE is not set\nCONFIG_DEBUG_INFO_BTF=y\nCONFIG_DEBUG_INFO_BTF_MODULES=y\n")
-	vm.write(t, "sys/kernel/btf/vmlinux", "BTF")
-	vm.write(t, "sys/kernel/security/lsm", "lockdown,capability,landlock,yama,apparmor,bpf")
-	vm.mkdir(t, "sys/fs/bpf")
-	vm.mkdir(t, "run/systemd/system")
-	return vm
-}
-
-func (vm *fakeVM) write(t *testing.T, rel, content string) {
-	t.Helper()
-	p := filepath.Join(vm.root, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (vm *fakeVM) mkdir(t *testing.T, rel string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Join(vm.root, rel), 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (vm *fakeVM) remove(t *testing.T, rel string) {
-	t.Helper()
-	if err := os.RemoveAll(filepath.Join(vm.root, rel)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (vm *fakeVM) path(t *testing.T) string {
-	t.Helper()
-	for _, tool := range realTools {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Skipf("%s not found: the preflight tests run the script with the real tool", tool)
-		}
-		if err := os.Symlink(p, filepath.Join(vm.bin, tool)); err != nil && !errors.Is(err, os.ErrExist) {
-			t.Fatal(err)
-		}
-	}
-	stub := func(name, body string) {
-		if err := os.WriteFile(filepath.Join(vm.bin, name), []byte("#!"+filepath.Join(vm.bin, "bash")+"\n"+body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stub("uname", "case $1 in -r) echo "+vm.release+";; -m) echo "+vm.machine+";; *) exit 2;; esac\n")
-	// dpkg-query -W -f=FORMAT PACKAGE: "installed" / "1.0-1" for the packages
-	// listed, exit 1 for the others.
-	stub("dpkg-query", "pkg=${!#}\ncase \" "+strings.Join(vm.installed, " ")+" \" in\n"+
-		"  *\" $pkg \"*) if [[ $2 == *Version* ]]; then printf 1.0-1; else printf installed; fi ;;\n"+
-		"  *) echo \"dpkg-query: no packages found matching $pkg\" >&2; exit 1 ;;\nesac\n")
-	for _, c := range vm.commands {
-		stub(c, "exit 0\n")
-	}
-	return vm.bin
-}
+func newFakeVM(t *testing.T) *fakeVM { return hostsetuptest.New(t) }
 
 type preflightRun struct {
 	output   string
@@ -161,9 +73,9 @@ func runScript(t *testing.T, vm *fakeVM, script []byte, env []string, args ...st
 		t.Fatal(err)
 	}
 	results := filepath.Join(stage, "tetranomad-test.preflight.json")
-	bin := vm.path(t)
-	cmd := exec.Command(filepath.Join(bin, "bash"), append([]string{path}, args...)...)
-	cmd.Env = append([]string{"PATH=" + bin, "TETRANOMAD_TEST_ROOT=" + vm.root, "TETRANOMAD_RESULTS=" + results}, env...)
+	base := vm.Env(t)
+	cmd := exec.Command(vm.Bash(), append([]string{path}, args...)...)
+	cmd.Env = append(append(base, "TETRANOMAD_RESULTS="+results), env...)
 	out, err := cmd.CombinedOutput()
 	run := preflightRun{output: string(out), stage: stage}
 	var exit *exec.ExitError
@@ -205,7 +117,7 @@ var openatPolicy = policy.Requirements{Policy: "log-file-access", File: "policie
 
 func TestPreflightPasses(t *testing.T) {
 	vm := newFakeVM(t)
-	vm.installed = []string{"docker.io"}
+	vm.Installed = []string{"docker.io"}
 	lsm := policy.Requirements{Policy: "lsm-exec", File: "lsm.yaml", LSMHooks: []string{"bprm_check_security"}}
 	run := runScript(t, vm, renderScript(t, e2eDeclaration(t, nil), []policy.Requirements{openatPolicy, lsm}), nil, "--preflight-only")
 	if run.exitCode != 0 {
@@ -263,9 +175,9 @@ func TestPreflightPasses(t *testing.T) {
 
 func TestPreflightSyscallPrefixOnArm64(t *testing.T) {
 	vm := newFakeVM(t)
-	vm.machine = "aarch64"
-	vm.installed = []string{"docker.io"}
-	vm.write(t, "proc/kallsyms", "ffff800080010000 T __arm64_sys_openat\nffff800080020000 T security_file_permission\n")
+	vm.Machine = "aarch64"
+	vm.Installed = []string{"docker.io"}
+	vm.Write(t, "proc/kallsyms", "ffff800080010000 T __arm64_sys_openat\nffff800080020000 T security_file_permission\n")
 	run := runScript(t, vm, renderScript(t, e2eDeclaration(t, nil), []policy.Requirements{openatPolicy}), nil, "--preflight-only")
 	if run.exitCode != 0 {
 		t.Fatalf("exit %d:\n%s", run.exitCode, run.output)
@@ -277,13 +189,13 @@ func TestPreflightSyscallPrefixOnArm64(t *testing.T) {
 
 func TestPreflightKernelConfigFromProc(t *testing.T) {
 	vm := newFakeVM(t)
-	vm.installed = []string{"docker.io"}
-	vm.remove(t, "boot")
+	vm.Installed = []string{"docker.io"}
+	vm.Remove(t, "boot")
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte("CONFIG_BPF_LSM=y\nCONFIG_BPF_KPROBE_OVERRIDE=y\nCONFIG_DEBUG_INFO_BTF=y\n"))
 	zw.Close()
-	vm.write(t, "proc/config.gz", gz.String())
+	vm.Write(t, "proc/config.gz", gz.String())
 	override := policy.Requirements{Policy: "block-writes", File: "w.yaml", Symbols: []string{"sys_write"}, NeedsOverride: true}
 	run := runScript(t, vm, renderScript(t, e2eDeclaration(t, nil), []policy.Requirements{override}), nil, "--preflight-only")
 	if run.exitCode != 0 {
@@ -309,35 +221,35 @@ func TestPreflightFailures(t *testing.T) {
 		{
 			name: "unsupported OS",
 			breakc: func(t *testing.T, vm *fakeVM) {
-				vm.write(t, "etc/os-release", "NAME=\"CentOS Stream\"\nID=\"centos\"\nVERSION_ID=\"9\"\nPRETTY_NAME=\"CentOS Stream 9\"\n")
+				vm.Write(t, "etc/os-release", "NAME=\"CentOS Stream\"\nID=\"centos\"\nVERSION_ID=\"9\"\nPRETTY_NAME=\"CentOS Stream 9\"\n")
 			},
 			want: []string{"unsupported OS: found CentOS Stream 9 (ID=centos VERSION_ID=9); tetranomad supports Debian 11, 12, 13 and Ubuntu 22.04, 24.04"},
 		},
 		{
 			name: "old Ubuntu",
 			breakc: func(t *testing.T, vm *fakeVM) {
-				vm.write(t, "etc/os-release", "ID=ubuntu\nVERSION_ID=\"20.04\"\nPRETTY_NAME=\"Ubuntu 20.04.6 LTS\"\n")
+				vm.Write(t, "etc/os-release", "ID=ubuntu\nVERSION_ID=\"20.04\"\nPRETTY_NAME=\"Ubuntu 20.04.6 LTS\"\n")
 			},
 			want: []string{"unsupported OS: found Ubuntu 20.04.6 LTS (ID=ubuntu VERSION_ID=20.04); tetranomad supports Debian 11, 12, 13 and Ubuntu 22.04, 24.04"},
 		},
 		{
 			name:   "no os-release",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.remove(t, "etc/os-release") },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Remove(t, "etc/os-release") },
 			want:   []string{"unsupported OS: found no /etc/os-release (ID=? VERSION_ID=?); tetranomad supports Debian 11, 12, 13 and Ubuntu 22.04, 24.04"},
 		},
 		{
 			name:   "architecture",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.machine = "riscv64" },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Machine = "riscv64" },
 			want:   []string{"unsupported architecture riscv64; tetranomad supports x86_64 (amd64) and aarch64 (arm64)"},
 		},
 		{
 			name:   "no BTF",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.remove(t, "sys/kernel/btf") },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Remove(t, "sys/kernel/btf") },
 			want:   []string{"/sys/kernel/btf/vmlinux is missing: kernel " + testRelease + " exposes no BTF, which Tetragon needs; use an image whose kernel has CONFIG_DEBUG_INFO_BTF"},
 		},
 		{
 			name:   "no systemd",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.remove(t, "run/systemd") },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Remove(t, "run/systemd") },
 			want:   []string{"systemd is not the init system (no /run/systemd/system); tetranomad manages services with systemctl"},
 		},
 		{
@@ -347,7 +259,7 @@ func TestPreflightFailures(t *testing.T) {
 		},
 		{
 			name:   "missing syscall on arm64",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.machine = "aarch64" },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Machine = "aarch64" },
 			reqs:   []policy.Requirements{openatPolicy},
 			want:   []string{"policy log-file-access (policies/log-file-access.yaml): kernel function sys_openat is not in /proc/kallsyms (looked for __arm64_sys_openat,sys_openat); this kernel cannot attach it"},
 		},
@@ -358,26 +270,26 @@ func TestPreflightFailures(t *testing.T) {
 		},
 		{
 			name:   "override without kernel config",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.remove(t, "boot") },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Remove(t, "boot") },
 			reqs:   []policy.Requirements{override},
 			want:   []string{"policy block-writes (policies/block-writes.yaml): uses the Override action, which needs CONFIG_BPF_KPROBE_OVERRIDE, and no kernel config (/boot/config-" + testRelease + " or /proc/config.gz) confirms kernel " + testRelease + " has it: use Sigkill instead of Override, or an image that ships its kernel config"},
 		},
 		{
 			name:   "LSM hooks without an active BPF LSM",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.write(t, "sys/kernel/security/lsm", "lockdown,capability,apparmor") },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Write(t, "sys/kernel/security/lsm", "lockdown,capability,apparmor") },
 			reqs:   []policy.Requirements{{Policy: "lsm-exec", File: "lsm.yaml", LSMHooks: []string{"bprm_check_security"}}},
 			want:   []string{"policy lsm-exec (lsm.yaml): uses LSM hooks, but the BPF LSM is not active (active: lockdown,capability,apparmor): add bpf to the kernel lsm= boot parameter"},
 		},
 		{
 			name:   "google-fluentd on Debian 12",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.commands = append(vm.commands, "curl") },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Commands = append(vm.Commands, "curl") },
 			decl:   func(d *model.Declaration) { d.Logging.Agent = "google-fluentd" },
 			want:   []string{`logging.agent = "google-fluentd" is not supported on Debian GNU/Linux 12 (bookworm): Google supports the legacy agent on Debian 11 only; use logging.agent = "ops-agent"`},
 		},
 		{
 			name: "distro docker next to docker-ce",
 			breakc: func(t *testing.T, vm *fakeVM) {
-				vm.installed = []string{"docker-ce"}
+				vm.Installed = []string{"docker-ce"}
 			},
 			want: []string{`docker.source = "distro" but docker-ce is installed: set docker.source = "docker-ce" or "preinstalled"`},
 		},
@@ -388,15 +300,15 @@ func TestPreflightFailures(t *testing.T) {
 		},
 		{
 			name:   "no curl for a repository",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.installed = nil },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Installed = nil },
 			decl:   func(d *model.Declaration) { d.Docker.Source = "docker-ce" },
 			want:   []string{"curl is needed to fetch the signing keys of these apt repositories: docker; use an image with curl"},
 		},
 		{
 			name: "several problems at once",
 			breakc: func(t *testing.T, vm *fakeVM) {
-				vm.machine = "riscv64"
-				vm.remove(t, "sys/kernel/btf")
+				vm.Machine = "riscv64"
+				vm.Remove(t, "sys/kernel/btf")
 			},
 			reqs: []policy.Requirements{missing},
 			want: []string{
@@ -408,11 +320,11 @@ func TestPreflightFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vm := newFakeVM(t)
-			vm.installed = []string{"docker.io"}
+			vm.Installed = []string{"docker.io"}
 			if tc.breakc != nil {
 				tc.breakc(t, vm)
 			}
-			before := treeState(t, vm.root)
+			before := treeState(t, vm.Root)
 			// Without --preflight-only: a failing preflight must stop the
 			// whole run before any other step.
 			run := runScript(t, vm, renderScript(t, e2eDeclaration(t, tc.decl), tc.reqs), nil)
@@ -440,7 +352,7 @@ func TestPreflightFailures(t *testing.T) {
 					t.Errorf("output lacks the error line for %q", w)
 				}
 			}
-			if after := treeState(t, vm.root); after != before {
+			if after := treeState(t, vm.Root); after != before {
 				t.Errorf("the preflight changed the fake root:\nbefore %s\nafter  %s", before, after)
 			}
 		})
