@@ -1,0 +1,1 @@
+# The empty declaration: defaults only, policies inlined.

@@ -1,0 +1,4 @@
+policies {
+  library = ["log-tcp-connect"]
+  files   = ["policies/watch-fd.yaml"]
+}

@@ -1,0 +1,237 @@
+# Rendered by tetranomad (contract 39557e2538651bb3). It runs only on Nomad clients
+# configured from the same declaration; change that and render again rather
+# than editing this file.
+
+job "tetragon" {
+  type        = "system"
+  namespace   = "default"
+  region      = "global"
+  datacenters = ["*"]
+  node_pool   = "all"
+
+  meta {
+    tetranomad_bundle   = "3a8485f21f773a28cdaa"
+    tetranomad_contract = "39557e2538651bb3"
+  }
+
+  # The client drop-in provides the host volumes and privileged Docker;
+  # its node meta carries the contract hash of exactly those facts.
+  constraint {
+    attribute = "${attr.kernel.name}"
+    value     = "linux"
+  }
+  constraint {
+    attribute = "${attr.driver.docker.privileged.enabled}"
+    value     = "true"
+  }
+  constraint {
+    attribute = "${meta.tetranomad_contract}"
+    value     = "39557e2538651bb3"
+  }
+
+  # Replace one node's agent at a time, so a bad release never blinds the
+  # whole fleet at once.
+  update {
+    max_parallel = 1
+    stagger      = "30s"
+  }
+
+  group "tetragon" {
+    # A system job is never rescheduled, so a failed allocation would leave the
+    # node unwatched until the next job change. mode = "delay" keeps retrying
+    # after the attempts are used up instead of failing the allocation.
+    restart {
+      attempts = 3
+      interval = "5m"
+      delay    = "15s"
+      mode     = "delay"
+    }
+
+    network {
+      port "metrics" {
+        to = 2112
+      }
+      port "health" {
+        to = 6789
+      }
+    }
+
+    volume "btf" {
+      type      = "host"
+      source    = "tetragon-btf"
+      read_only = true
+    }
+
+    volume "logs" {
+      type      = "host"
+      source    = "tetragon-logs"
+      read_only = false
+    }
+
+    volume "bpffs" {
+      type      = "host"
+      source    = "tetragon-bpffs"
+      read_only = false
+    }
+
+    task "tetragon" {
+      driver = "docker"
+
+      # Time for Tetragon to detach its BPF programs on stop.
+      kill_timeout = "30s"
+
+      config {
+        image      = "quay.io/cilium/tetragon:v1.7.0@sha256:0000000000000000000000000000000000000000000000000000000000000001"
+        privileged = true
+        pid_mode   = "host"
+        cgroupns   = "host"
+        ports      = ["metrics", "health"]
+        args = [
+          "--btf=/var/lib/tetragon/btf",
+          "--export-filename=/var/log/tetragon/tetragon.log",
+          "--export-file-max-size-mb=10",
+          "--export-file-max-backups=5",
+          "--tracing-policy-dir=/etc/tetragon/tetragon.tp.d",
+          "--metrics-server=:2112",
+          "--health-server-address=:6789",
+        ]
+
+        mount {
+          type     = "bind"
+          source   = "local/policies"
+          target   = "/etc/tetragon/tetragon.tp.d"
+          readonly = true
+        }
+      }
+
+      volume_mount {
+        volume      = "btf"
+        destination = "/var/lib/tetragon/btf"
+        read_only   = true
+      }
+
+      volume_mount {
+        volume      = "logs"
+        destination = "/var/log/tetragon"
+        read_only   = false
+      }
+
+      volume_mount {
+        volume      = "bpffs"
+        destination = "/sys/fs/bpf"
+        read_only   = false
+      }
+
+      artifact {
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3a8485f21f773a28cdaa/policies/log-file-access.yaml"
+        destination = "local/policies/log-file-access.yaml"
+        mode        = "file"
+
+        options {
+          checksum = "sha256:02477d6c885e1d5dc0301c227d93c20642859307836d3a6c842fb30db06d9299"
+        }
+      }
+
+      artifact {
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3a8485f21f773a28cdaa/policies/log-tcp-connect.yaml"
+        destination = "local/policies/log-tcp-connect.yaml"
+        mode        = "file"
+
+        options {
+          checksum = "sha256:35d5570277543a4896b1074bf7b8f3529560eefff329c2b984398d493b13e4bb"
+        }
+      }
+
+      artifact {
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3a8485f21f773a28cdaa/policies/watch-fd.yaml"
+        destination = "local/policies/watch-fd.yaml"
+        mode        = "file"
+
+        options {
+          checksum = "sha256:9bc6515bda9e100d77bdbabf4e94608f49c5bfaa0a92e60ed125cffeaa75f689"
+        }
+      }
+
+      resources {
+        cpu    = 500
+        memory = 512
+      }
+
+      service {
+        name     = "tetragon"
+        provider = "nomad"
+        port     = "metrics"
+        tags     = ["metrics"]
+
+        check {
+          name     = "metrics"
+          type     = "http"
+          path     = "/metrics"
+          interval = "30s"
+          timeout  = "5s"
+        }
+
+        check {
+          name     = "health"
+          type     = "tcp"
+          port     = "health"
+          interval = "15s"
+          timeout  = "3s"
+
+          # Restart a wedged agent; the grace covers loading BTF and policies.
+          check_restart {
+            limit = 3
+            grace = "2m"
+          }
+        }
+      }
+    }
+
+    task "export" {
+      driver = "docker"
+
+      lifecycle {
+        hook    = "poststart"
+        sidecar = true
+      }
+
+      # The exporter only tails a file. It keeps restarting on its own schedule and
+      # never fails the allocation, which would stop Tetragon with it.
+      restart {
+        attempts = 5
+        interval = "5m"
+        delay    = "10s"
+        mode     = "delay"
+      }
+
+      config {
+        image = "quay.io/cilium/hubble-export-stdout:v1.2.0"
+        args  = ["/var/log/tetragon/tetragon.log"]
+
+        # Async and non-blocking: a logging agent that is down or slow costs
+        # buffered lines, never a stuck or refused container.
+        logging {
+          type = "fluentd"
+          config {
+            fluentd-address = "127.0.0.1:24224"
+            tag             = "tetragon"
+            fluentd-async   = "true"
+            mode            = "non-blocking"
+            max-buffer-size = "8m"
+          }
+        }
+      }
+
+      volume_mount {
+        volume      = "logs"
+        destination = "/var/log/tetragon"
+        read_only   = true
+      }
+
+      resources {
+        cpu    = 50
+        memory = 64
+      }
+    }
+  }
+}
