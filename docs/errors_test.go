@@ -22,7 +22,7 @@ const troubleshooting = "guides/troubleshooting.md"
 
 // Directories whose messages never reach a user of the plugin: tests,
 // benchmarks, code generators and the docs' own examples.
-var skipDirs = map[string]bool{".git": true, "test": true, "bench": true, "gen": true, "scripts": true, "examples": true, "docs": true, "docs-partials": true}
+var skipDirs = map[string]bool{".git": true, "test": true, "bench": true, "gen": true, "scripts": true, "examples": true, "docs": true, "docs-partials": true, "testdata": true}
 
 var verb = regexp.MustCompile(`%[-+# 0]*(?:\[\d+\])?(?:\d+|\*)?(?:\.(?:\d+|\*))?[a-zA-Z%]`)
 var word = regexp.MustCompile(`[A-Za-z][A-Za-z]+`)
@@ -42,8 +42,14 @@ func normalize(format string) string {
 // significant reports whether a message says something of its own rather
 // than only wrapping another error ("%s: %w", "policy %s: %w").
 func significant(msg string) bool {
+	if wrapper.MatchString(msg) {
+		return false
+	}
 	return len(word.FindAllString(strings.ReplaceAll(msg, "…", " "), -1)) >= 2
 }
+
+// wrapper is a context prefix in front of another error: "policies.library: …".
+var wrapper = regexp.MustCompile(`^\S+: …$`)
 
 // codeMessages collects every user-facing message format in the module:
 // fmt.Errorf, errors.New, a declaration problem (X.add(path, "format", …)),
@@ -139,9 +145,14 @@ func isStderr(e ast.Expr) bool {
 	return false
 }
 
-// shellFail matches the remote script's failure reports: fail STEP "message".
-var shellFail = regexp.MustCompile(`\bfail\s+[a-z]+\s+"((?:[^"\\]|\\.)*)"`)
-var shellVar = regexp.MustCompile(`\$\{?[A-Za-z_][A-Za-z0-9_]*(?:[^}]*\})?|\$\([^)]*\)`)
+// The remote script reports failures three ways: tn_fail "message",
+// TN_ERRORS+=("message") for the preflight's list of problems, and awk
+// lines "E\t" policy ": …" "\n" for the policies' kernel requirements.
+var (
+	shellFailStart = regexp.MustCompile(`\btn_fail\s+"|TN_ERRORS\+=\("|tn_mark\s+"fail \$TN_STEP `)
+	awkError       = regexp.MustCompile(`"E\\t"((?:\s+(?:"[^"]*"|[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?))*?\s+"[^"]*\\n")`)
+	awkToken       = regexp.MustCompile(`"[^"]*"|[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?`)
+)
 
 func shellFailures(t *testing.T, path string) []string {
 	t.Helper()
@@ -149,12 +160,85 @@ func shellFailures(t *testing.T, path string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src := string(data)
 	var out []string
-	for _, m := range shellFail.FindAllStringSubmatch(string(data), -1) {
-		msg := shellVar.ReplaceAllString(m[1], "%s")
-		out = append(out, strings.ReplaceAll(msg, `\"`, `"`))
+	for _, loc := range shellFailStart.FindAllStringIndex(src, -1) {
+		if msg, ok := shellDoubleQuoted(src, loc[1]); ok {
+			out = append(out, msg)
+		}
+	}
+	for _, m := range awkError.FindAllStringSubmatch(src, -1) {
+		var b strings.Builder
+		for _, tok := range awkToken.FindAllString(m[1], -1) {
+			if strings.HasPrefix(tok, `"`) {
+				lit := strings.TrimSuffix(strings.Trim(tok, `"`), `\n`)
+				b.WriteString(strings.ReplaceAll(lit, "%", "%%"))
+			} else {
+				b.WriteString("%s")
+			}
+		}
+		out = append(out, b.String())
 	}
 	return out
+}
+
+// shellDoubleQuoted reads a bash double-quoted string whose content starts
+// at src[i], up to the closing quote, with every expansion ($x, ${…},
+// $(…)) turned into %s and literal % escaped, so normalize treats both
+// languages alike.
+func shellDoubleQuoted(src string, i int) (string, bool) {
+	var b strings.Builder
+	for i < len(src) {
+		c := src[i]
+		switch {
+		case c == '"':
+			return b.String(), true
+		case c == '\\' && i+1 < len(src):
+			b.WriteByte(src[i+1])
+			i += 2
+			continue
+		case c == '%':
+			b.WriteString("%%")
+		case c == '$' && i+1 < len(src) && (src[i+1] == '{' || src[i+1] == '('):
+			open, closing := src[i+1], byte('}')
+			if open == '(' {
+				closing = ')'
+			}
+			depth := 0
+			for j := i + 1; j < len(src); j++ {
+				if src[j] == open {
+					depth++
+				} else if src[j] == closing {
+					depth--
+					if depth == 0 {
+						i = j
+						break
+					}
+				}
+			}
+			b.WriteString("%s")
+		case c == '$' && i+1 < len(src) && (isShellNameByte(src[i+1]) || src[i+1] == '#' || src[i+1] == '?'):
+			j := i + 1
+			if src[j] == '#' || src[j] == '?' {
+				j++
+			} else {
+				for j < len(src) && isShellNameByte(src[j]) {
+					j++
+				}
+			}
+			b.WriteString("%s")
+			i = j
+			continue
+		default:
+			b.WriteByte(c)
+		}
+		i++
+	}
+	return "", false
+}
+
+func isShellNameByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 var codeSpan = regexp.MustCompile("``([^`]+)``|`([^`]+)`")
@@ -293,7 +377,36 @@ func TestNormalize(t *testing.T) {
 			t.Errorf("normalize(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if significant("…: …") || significant("policy …: …") || !significant("is empty") {
+	if significant("…: …") || significant("policy …: …") || significant("policies.library: …") || !significant("is empty") {
 		t.Error("significant() misclassifies wrappers")
+	}
+}
+
+func TestShellMessages(t *testing.T) {
+	src := `tn_fail "${#TN_ERRORS[@]} problem(s): $msg"
+    TN_ERRORS+=("${f#"$TN_ROOT"} already has a forward source on $TN_FORWARD_ADDRESS: remove it")
+  tn_mark "fail $TN_STEP command failed with exit status $1 (script line $2): $cmd"
+  errs = errs "E\t" who ": kernel function " sym[p, k] " is not in /proc/kallsyms" looked "; this kernel cannot attach it\n"
+  tn_fail "$bin reports \"$version\", 100% sure"`
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.sh")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range shellFailures(t, p) {
+		got = append(got, normalize(m))
+	}
+	want := []string{
+		"… problem(s): …",
+		"… reports \"…\", 100% sure",
+		"… already has a forward source on …: remove it",
+		"command failed with exit status … (script line …): …",
+		"…: kernel function … is not in /proc/kallsyms…; this kernel cannot attach it",
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("shell messages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
