@@ -49,7 +49,7 @@ func significant(msg string) bool {
 }
 
 // wrapper is a context prefix in front of another error: "policies.library: …".
-var wrapper = regexp.MustCompile(`^\S+: …$`)
+var wrapper = regexp.MustCompile(`^(?:[^\s…]+: )+…$`)
 
 // codeMessages collects every user-facing message format in the module:
 // fmt.Errorf, errors.New, a declaration problem (X.add(path, "format", …)),
@@ -377,7 +377,7 @@ func TestNormalize(t *testing.T) {
 			t.Errorf("normalize(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if significant("…: …") || significant("policy …: …") || significant("policies.library: …") || !significant("is empty") {
+	if significant("…: …") || significant("policy …: …") || significant("policies.library: …") || significant("tetranomad: execute_command: …") || !significant("is empty") {
 		t.Error("significant() misclassifies wrappers")
 	}
 }
