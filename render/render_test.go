@@ -218,13 +218,13 @@ func TestBundleIDFollowsContent(t *testing.T) {
 		t.Error("the plugin version changed the bundle id")
 	}
 	changes := map[string]string{
-		"policy text":   idOf(base, string(policyText)+"# changed\n", "1"),
-		"jobspec":       idOf(base+"tetragon {\n  cpu = 700\n}\n", string(policyText), "1"),
-		"client":        idOf(base+"nomad {\n  bridge_network_subnet = \"172.27.0.0/20\"\n}\n", string(policyText), "1"),
-		"bucket":        idOf(base+"publish {\n  bucket = \"b-one\"\n}\n", string(policyText), "1"),
-		"other bucket":  idOf(base+"publish {\n  bucket = \"b-two\"\n}\n", string(policyText), "1"),
-		"base config":   idOf(base+"nomad {\n  base_config {\n    enabled = true\n  }\n}\n", string(policyText), "1"),
-		"export tag":    idOf(base+"logging {\n  tag = \"tg\"\n}\n", string(policyText), "1"),
+		"policy text":     idOf(base, string(policyText)+"# changed\n", "1"),
+		"jobspec":         idOf(base+"tetragon {\n  cpu = 700\n}\n", string(policyText), "1"),
+		"client":          idOf(base+"nomad {\n  bridge_network_subnet = \"172.27.0.0/20\"\n}\n", string(policyText), "1"),
+		"bucket":          idOf(base+"publish {\n  bucket = \"b-one\"\n}\n", string(policyText), "1"),
+		"other bucket":    idOf(base+"publish {\n  bucket = \"b-two\"\n}\n", string(policyText), "1"),
+		"base config":     idOf(base+"nomad {\n  base_config {\n    enabled = true\n  }\n}\n", string(policyText), "1"),
+		"export tag":      idOf(base+"logging {\n  tag = \"tg\"\n}\n", string(policyText), "1"),
 		"library changed": idOf("policies {\n  files = [\"p/watch-fd.yaml\"]\n  library = [\"log-tcp-connect\"]\n}\n", string(policyText), "1"),
 	}
 	seen := map[string]string{ref: "reference"}
