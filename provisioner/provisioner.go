@@ -294,6 +294,10 @@ func writeScript(payload *hostsetup.Payload, d *model.Declaration) (string, erro
 	if err := w.Flush(); err != nil {
 		return fail(err)
 	}
+	// The upload keeps this mode: only the SSH user may read the script.
+	if err := f.Chmod(0o700); err != nil {
+		return fail(err)
+	}
 	if err := f.Close(); err != nil {
 		return fail(err)
 	}
