@@ -179,7 +179,7 @@ func testBundle(t testing.TB, n int, target bundle.Target, salt string) *bundle.
 		}
 		idSeed.WriteString(bundle.SHA256Hex(data))
 	}
-	b.Manifest.BundleID = bundle.SHA256Hex([]byte(idSeed.String()+salt))[:20]
+	b.Manifest.BundleID = bundle.SHA256Hex([]byte(idSeed.String() + salt))[:20]
 	job := fmt.Sprintf("job \"tetragon\" {\n  type = \"system\"\n  # bundle %s\n}\n", b.Manifest.BundleID)
 	if err := b.Add(bundle.JobspecPath, bundle.RoleJobspec, []byte(job)); err != nil {
 		t.Fatal(err)
