@@ -288,3 +288,17 @@ func TestWriteArchive(t *testing.T) {
 		t.Error("two writes of the same payload differ")
 	}
 }
+
+// TestShellQuote round-trips awkward values through a real shell.
+func TestShellQuote(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash not found")
+	}
+	for _, v := range []string{"", "plain", "it's", "'", "a b\tc", `$HOME "x" \n ;rm`, "line\nbreak"} {
+		out, err := exec.Command(bash, "-c", "printf %s "+ShellQuote(v)).Output()
+		if err != nil || string(out) != v {
+			t.Errorf("ShellQuote(%q) = %s came back as %q (%v)", v, ShellQuote(v), out, err)
+		}
+	}
+}
