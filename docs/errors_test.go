@@ -241,7 +241,8 @@ func isShellNameByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-var codeSpan = regexp.MustCompile("``([^`]+)``|`([^`]+)`")
+// A code span: ``…`` (may hold single backticks, padded with a space) or `…`.
+var codeSpan = regexp.MustCompile("``\\s?(.+?)\\s?``|`([^`]+)`")
 
 // documentedMessages reads the catalog of the troubleshooting guide: list
 // items under "## Error messages" that start with code spans, up to " — ".
