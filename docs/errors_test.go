@@ -241,7 +241,8 @@ func isShellNameByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// A code span: “…“ (may hold single backticks, padded with a space) or `…`.
+// A code span: text between double backticks (which may hold single
+// backticks, padded with a space), or between single backticks.
 var codeSpan = regexp.MustCompile("``\\s?(.+?)\\s?``|`([^`]+)`")
 
 // documentedMessages reads the catalog of the troubleshooting guide: list
