@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,10 +39,19 @@ var (
 	repoRoot   string
 	scriptsDir string
 	h          *harness
-	// skipReason is why the harness could not be set up on this machine; every
-	// test skips with it (or fails, when the e2e run is required).
+	// skipReason is why the harness could not be set up on this machine (a
+	// prerequisite is missing); every test skips with it (or fails, when the
+	// e2e run is required).
 	skipReason string
+	// setupErr is a set-up failure that is a bug, not a missing prerequisite
+	// (the plugin does not build, the target does not boot): every test fails.
+	setupErr error
 )
+
+// missing marks a set-up error as a missing prerequisite (skip), not a failure.
+type missing struct{ msg string }
+
+func (m missing) Error() string { return m.msg }
 
 // e2eRequired turns a missing prerequisite into a failure instead of a skip,
 // so CI cannot go green by skipping everything.
@@ -96,10 +106,15 @@ func runMain(m *testing.M) int {
 	}()
 
 	if err := h.setUp(); err != nil {
-		skipReason = err.Error()
-		if e2eRequired() {
-			fmt.Fprintf(os.Stderr, "e2e set-up failed: %v\n", err)
-			return 1
+		var m missing
+		if errors.As(err, &m) {
+			skipReason = m.msg
+			if e2eRequired() {
+				fmt.Fprintf(os.Stderr, "e2e required (CI=true or TETRANOMAD_E2E_REQUIRED=1) but: %s\n", m.msg)
+				return 1
+			}
+		} else {
+			setupErr = err
 		}
 	}
 	logPhase("set-up done in %s", time.Since(total).Round(time.Millisecond))
@@ -137,7 +152,7 @@ func (h *harness) setUp() error {
 	if err := timed("rootfs (cached debootstrap)", func() error {
 		out, err := exec.Command(filepath.Join(scriptsDir, "rootfs")).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("cannot build the Debian 12 rootfs with debootstrap (test/e2e/target/rootfs failed: %v):\n%s", err, tail(string(out), 20))
+			return missing{fmt.Sprintf("cannot build the Debian 12 rootfs with debootstrap (test/e2e/target/rootfs failed: %v):\n%s", err, tail(string(out), 20))}
 		}
 		return nil
 	}); err != nil {
@@ -177,7 +192,7 @@ func ensureTool(tool, envVar string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s not found: test/tools/ensure-tool %s failed (%v), or set %s:\n%s", tool, tool, err, envVar, tail(stderr.String(), 20))
+		return "", missing{fmt.Sprintf("%s not found: test/tools/ensure-tool %s failed (%v), or set %s:\n%s", tool, tool, err, envVar, tail(stderr.String(), 20))}
 	}
 	return executable(strings.TrimSpace(stdout.String()))
 }
@@ -278,6 +293,9 @@ func (h *harness) teardown() {
 // requireHarness skips (or, when required, fails) a test that cannot run here.
 func requireHarness(t *testing.T) {
 	t.Helper()
+	if setupErr != nil {
+		t.Fatalf("e2e set-up failed: %v", setupErr)
+	}
 	if skipReason == "" && h != nil && h.target != nil {
 		return
 	}
