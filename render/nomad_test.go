@@ -31,12 +31,12 @@ const cachedNomad = "/var/cache/tetranomad/nomad-1.10.5/nomad"
 func nomadBinary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("TETRANOMAD_NOMAD"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("TETRANOMAD_NOMAD=%s: %v", p, err)
+		if !isExecutableFile(p) {
+			t.Fatalf("TETRANOMAD_NOMAD=%s is not an executable file", p)
 		}
 		return p
 	}
-	if _, err := os.Stat(cachedNomad); err == nil {
+	if isExecutableFile(cachedNomad) {
 		return cachedNomad
 	}
 	if p, err := exec.LookPath("nomad"); err == nil {
@@ -44,6 +44,11 @@ func nomadBinary(t *testing.T) string {
 	}
 	t.Skip("nomad not found: run test/tools/ensure-tool nomad or set TETRANOMAD_NOMAD")
 	return ""
+}
+
+func isExecutableFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }
 
 // nomadEnv is the environment for nomad: without AWS_CA_BUNDLE (Nomad 1.10
@@ -242,6 +247,19 @@ func TestNomadAgentRegistersTheDropIn(t *testing.T) {
 	}
 	if got := node.Meta[model.ContractMetaKey]; got != d.Contract().Hash() {
 		t.Errorf("node meta %s = %q, want %q", model.ContractMetaKey, got, d.Contract().Hash())
+	}
+
+	// The agent's server validates the matching jobspec too (its admission
+	// validators, beyond the CLI's local checks).
+	jobspec := filepath.Join(tmp, "tetragon.nomad.hcl")
+	if err := os.WriteFile(jobspec, b.Content[bundle.JobspecPath], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	validate := exec.Command(nomad, "job", "validate", jobspec)
+	validate.Env = append(nomadEnv(), "NOMAD_ADDR="+api)
+	out, err := validate.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Job validation successful") || strings.Contains(string(out), "not validated") {
+		t.Errorf("nomad job validate against the agent: %v\n%s", err, out)
 	}
 }
 
