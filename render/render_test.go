@@ -309,3 +309,15 @@ policies {
 		t.Errorf("egress policy does not use the declared bridge:\n%s", egress)
 	}
 }
+
+// BenchmarkRender measures a whole bundle from the README's example
+// declaration: library rendering, linting, both client configs, the jobspec
+// twice (for the id) and the manifest.
+func BenchmarkRender(b *testing.B) {
+	d, user := load(b, goldenVariants["example"])
+	for b.Loop() {
+		if _, _, err := Render(d, user, testPluginVersion); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
