@@ -1,150 +1,52 @@
 package publish
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
-	"google.golang.org/api/option"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/publish/gcstest"
 )
 
 const testBucket = "tn-test-bucket"
 
-// fakeGCS is fake-gcs-server behind a real loopback listener with a
-// middleware that counts upload requests and can inject faults, so tests
-// see what went over the wire rather than what the publisher says it did.
+// fakeGCS wraps gcstest.Server with the publisher's view of it.
 type fakeGCS struct {
-	srv     *fakestorage.Server
-	ts      *httptest.Server
-	client  *storage.Client
-	uploads atomic.Int64 // upload requests that reached the fake server
-
-	mu sync.Mutex
-	// fault, if set, sees every upload first; it returns true when it has
-	// answered the request itself.
-	fault func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool
+	*gcstest.Server
+	t      *testing.T
+	client *storage.Client
 }
 
 func newFakeGCS(t *testing.T) *fakeGCS {
 	t.Helper()
-	f := &fakeGCS{}
-	f.ts = httptest.NewUnstartedServer(nil)
-	// Public downloads (<base>/<bucket>/<object>) are served for the
-	// listener's own host, so the https-mode URLs can be fetched for real.
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		NoListener: true,
-		Scheme:     "http",
-		PublicHost: f.ts.Listener.Addr().String(),
-		Writer:     io.Discard,
-	})
+	s := gcstest.New(t, testBucket)
+	c, err := s.Client(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = srv
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: testBucket, VersioningEnabled: false})
-	f.ts.Config.Handler = http.HandlerFunc(f.serve)
-	f.ts.Start()
-	t.Cleanup(f.ts.Close)
-	t.Cleanup(srv.Stop)
-	f.client, err = storage.NewClient(context.Background(),
-		option.WithEndpoint(f.ts.URL+"/storage/v1/"),
-		option.WithoutAuthentication())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.client.Close() })
-	return f
-}
-
-func (f *fakeGCS) setFault(fn func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool) {
-	f.mu.Lock()
-	f.fault = fn
-	f.mu.Unlock()
-}
-
-func (f *fakeGCS) serve(w http.ResponseWriter, r *http.Request) {
-	next := f.srv.HTTPHandler()
-	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/upload/storage/v1/") {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		name := uploadName(r.Header.Get("Content-Type"), body)
-		f.mu.Lock()
-		fault := f.fault
-		f.mu.Unlock()
-		if fault != nil && fault(name, w, r, countingHandler{f, next}) {
-			return
-		}
-		f.uploads.Add(1)
-	}
-	next.ServeHTTP(w, r)
-}
-
-type countingHandler struct {
-	f    *fakeGCS
-	next http.Handler
-}
-
-func (c countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c.f.uploads.Add(1)
-	c.next.ServeHTTP(w, r)
-}
-
-// uploadName finds the object name in a multipart upload's metadata part.
-func uploadName(contentType string, body []byte) string {
-	_, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return ""
-	}
-	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
-	part, err := mr.NextPart()
-	if err != nil {
-		return ""
-	}
-	var meta struct {
-		Name string `json:"name"`
-	}
-	_ = json.NewDecoder(part).Decode(&meta)
-	return meta.Name
+	t.Cleanup(func() { c.Close() })
+	return &fakeGCS{Server: s, t: t, client: c}
 }
 
 func (f *fakeGCS) store() *GCS { return NewGCS(f.client, testBucket) }
 
-// object reads an object straight from the fake's backend.
 func (f *fakeGCS) object(t *testing.T, name string) (fakestorage.Object, bool) {
-	t.Helper()
-	o, err := f.srv.GetObject(testBucket, name)
-	if err != nil {
-		return fakestorage.Object{}, false
-	}
-	return o, true
+	return f.Object(testBucket, name)
 }
 
 func (f *fakeGCS) names(t *testing.T) []string {
 	t.Helper()
-	objs, _, err := f.srv.ListObjectsWithOptions(testBucket, fakestorage.ListOptions{})
+	n, err := f.Names(testBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, o := range objs {
-		out = append(out, o.Name)
-	}
-	return out
+	return n
 }
 
 func (f *fakeGCS) pointer(t *testing.T, prefix string) (Pointer, int64) {

@@ -15,13 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 )
 
 func publicTarget(f *fakeGCS, prefix string) bundle.Target {
-	return bundle.Target{Bucket: testBucket, Prefix: prefix, Public: true, DownloadBaseURL: f.ts.URL}
+	return bundle.Target{Bucket: testBucket, Prefix: prefix, Public: true, DownloadBaseURL: f.URL}
 }
 
 // Every bundle file and manifest.json land under PREFIX/bundles/<id>/, with
@@ -50,8 +49,8 @@ func TestLayout(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("objects in bucket:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if res.Uploaded != len(b.Manifest.Files)+1 || f.uploads.Load() != int64(len(b.Manifest.Files)+2) {
-		t.Errorf("result says %d uploads, server saw %d requests; want %d bundle objects + latest.json", res.Uploaded, f.uploads.Load(), len(b.Manifest.Files)+1)
+	if res.Uploaded != len(b.Manifest.Files)+1 || f.Uploads.Load() != int64(len(b.Manifest.Files)+2) {
+		t.Errorf("result says %d uploads, server saw %d requests; want %d bundle objects + latest.json", res.Uploaded, f.Uploads.Load(), len(b.Manifest.Files)+1)
 	}
 
 	for _, file := range b.Manifest.Files {
@@ -76,7 +75,7 @@ func TestLayout(t *testing.T) {
 	ptr, gen := f.pointer(t, "team/tn")
 	jobObj := "team/tn/bundles/" + id + "/jobs/tetragon.nomad.hcl"
 	wantPtr := Pointer{SchemaVersion: 1, BundleID: id, Bucket: testBucket, JobspecObject: jobObj,
-		JobspecURL: f.ts.URL + "/" + testBucket + "/" + jobObj, ManifestObject: "team/tn/bundles/" + id + "/manifest.json",
+		JobspecURL: f.URL + "/" + testBucket + "/" + jobObj, ManifestObject: "team/tn/bundles/" + id + "/manifest.json",
 		Contract: "contract-a", PublishedAt: now, Versions: b.Manifest.Versions}
 	if ptr != wantPtr {
 		t.Errorf("latest.json = %+v\nwant %+v", ptr, wantPtr)
@@ -133,13 +132,13 @@ func TestRepublishUploadsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, gen := f.pointer(t, "tn")
-	f.uploads.Store(0)
+	f.Uploads.Store(0)
 
 	res, err := pub.Publish(testCtx(t), b, target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := f.uploads.Load(); n != 0 {
+	if n := f.Uploads.Load(); n != 0 {
 		t.Errorf("second publish sent %d upload requests, want 0", n)
 	}
 	if res.Uploaded != 0 || res.Present != len(b.Manifest.Files)+1 || res.PointerUpdated {
@@ -161,13 +160,13 @@ func TestRollbackUploadsOnlyPointer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.uploads.Store(0)
+	f.Uploads.Store(0)
 	res, err := pub.Publish(testCtx(t), a, target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := f.pointer(t, "tn"); p.BundleID != a.Manifest.BundleID || res.Previous != b.Manifest.BundleID || f.uploads.Load() != 1 {
-		t.Errorf("rollback: latest.json names %s, previous %s, %d uploads; want %s, %s, 1", p.BundleID, res.Previous, f.uploads.Load(), a.Manifest.BundleID, b.Manifest.BundleID)
+	if p, _ := f.pointer(t, "tn"); p.BundleID != a.Manifest.BundleID || res.Previous != b.Manifest.BundleID || f.Uploads.Load() != 1 {
+		t.Errorf("rollback: latest.json names %s, previous %s, %d uploads; want %s, %s, 1", p.BundleID, res.Previous, f.Uploads.Load(), a.Manifest.BundleID, b.Manifest.BundleID)
 	}
 }
 
@@ -178,8 +177,8 @@ func TestModifiedObjectRefused(t *testing.T) {
 	target := publicTarget(f, "tn")
 	b := testBundle(t, 4, target, "a")
 	tampered := bundle.ObjectName("tn", b.Manifest.BundleID, "policies/policy-0002.yaml")
-	f.srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: testBucket, Name: tampered}, Content: []byte("kind: Evil\n")})
-	f.uploads.Store(0)
+	f.Put(testBucket, tampered, []byte("kind: Evil\n"))
+	f.Uploads.Store(0)
 
 	_, err := (&Publisher{Store: f.store()}).Publish(testCtx(t), b, target)
 	var ce *ConflictError
@@ -191,7 +190,7 @@ func TestModifiedObjectRefused(t *testing.T) {
 			t.Errorf("error does not say %q:\n%v", want, err)
 		}
 	}
-	if n := f.uploads.Load(); n != 0 {
+	if n := f.Uploads.Load(); n != 0 {
 		t.Errorf("%d uploads after a conflict, want 0", n)
 	}
 	if o, _ := f.object(t, tampered); string(o.Content) != "kind: Evil\n" {
@@ -210,10 +209,10 @@ func TestRaceOnImmutableObjectRefused(t *testing.T) {
 	b := testBundle(t, 3, target, "a")
 	raced := bundle.ObjectName("tn", b.Manifest.BundleID, "policies/policy-0001.yaml")
 	var once sync.Once
-	f.setFault(func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+	f.SetFault(func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool {
 		if name == raced {
 			once.Do(func() {
-				f.srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: testBucket, Name: raced}, Content: []byte("other\n")})
+				f.Put(testBucket, raced, []byte("other\n"))
 			})
 		}
 		return false
@@ -239,7 +238,7 @@ func TestTransientErrorsRetried(t *testing.T) {
 	b := testBundle(t, 6, target, "a")
 	var mu sync.Mutex
 	seen := map[string]int{}
-	f.setFault(func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+	f.SetFault(func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool {
 		mu.Lock()
 		seen[name]++
 		n := seen[name]
@@ -289,7 +288,7 @@ func TestPermanentErrorSurfaced(t *testing.T) {
 	target := publicTarget(f, "tn")
 	b := testBundle(t, 2, target, "a")
 	var attempts atomic.Int64
-	f.setFault(func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+	f.SetFault(func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool {
 		attempts.Add(1)
 		http.Error(w, `{"error":{"code":403,"message":"denied"}}`, http.StatusForbidden)
 		return true
@@ -428,7 +427,7 @@ func TestCancelMidway(t *testing.T) {
 	}
 	var mu sync.Mutex
 	sent := map[string]bool{}
-	f.setFault(func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+	f.SetFault(func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool {
 		mu.Lock()
 		sent[name] = true
 		mu.Unlock()

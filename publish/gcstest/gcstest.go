@@ -1,0 +1,171 @@
+// Package gcstest runs fake-gcs-server in-process behind a real loopback
+// listener, for tests and benchmarks of code that talks to Cloud Storage.
+// A middleware counts upload requests and can inject faults, so a test sees
+// what went over the wire rather than what the code under test says it did.
+package gcstest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"cloud.google.com/go/storage"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"google.golang.org/api/option"
+)
+
+// Fault sees every upload request first (name is the object being written);
+// it returns true when it has answered the request itself. next forwards to
+// the fake server (and counts as an upload).
+type Fault func(name string, w http.ResponseWriter, r *http.Request, next http.Handler) bool
+
+// Server is a fake GCS on 127.0.0.1.
+type Server struct {
+	Fake *fakestorage.Server
+	// URL is the base URL (http://127.0.0.1:PORT); public objects are served
+	// at URL/<bucket>/<object>, like https://storage.googleapis.com.
+	URL string
+	// Host is URL without the scheme, the value for STORAGE_EMULATOR_HOST.
+	Host string
+	// Uploads counts upload requests that reached the fake server.
+	Uploads atomic.Int64
+
+	ts    *httptest.Server
+	mu    sync.Mutex
+	fault Fault
+}
+
+// Start creates the buckets and listens on a free loopback port.
+func Start(buckets ...string) (*Server, error) {
+	s := &Server{ts: httptest.NewUnstartedServer(nil)}
+	s.Host = s.ts.Listener.Addr().String()
+	// PublicHost = our own address: path-style downloads and the storage
+	// client's XML reads are served here.
+	fake, err := fakestorage.NewServerWithOptions(fakestorage.Options{
+		NoListener: true,
+		Scheme:     "http",
+		PublicHost: s.Host,
+		Writer:     io.Discard,
+	})
+	if err != nil {
+		s.ts.Listener.Close()
+		return nil, err
+	}
+	s.Fake = fake
+	for _, b := range buckets {
+		fake.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: b})
+	}
+	s.ts.Config.Handler = http.HandlerFunc(s.serve)
+	s.ts.Start()
+	s.URL = s.ts.URL
+	return s, nil
+}
+
+// New is Start for a test, stopped at its end.
+func New(tb testing.TB, buckets ...string) *Server {
+	tb.Helper()
+	s, err := Start(buckets...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the listener and the fake.
+func (s *Server) Close() {
+	s.ts.Close()
+	s.Fake.Stop()
+}
+
+// Client is a storage client for this server, without credentials.
+func (s *Server) Client(ctx context.Context) (*storage.Client, error) {
+	return storage.NewClient(ctx, option.WithEndpoint(s.URL+"/storage/v1/"), option.WithoutAuthentication())
+}
+
+// SetFault installs (or, with nil, removes) a fault.
+func (s *Server) SetFault(f Fault) {
+	s.mu.Lock()
+	s.fault = f
+	s.mu.Unlock()
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	next := s.Fake.HTTPHandler()
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/upload/storage/v1/") {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		s.mu.Lock()
+		fault := s.fault
+		s.mu.Unlock()
+		if fault != nil && fault(uploadName(r, body), w, r, counting{s, next}) {
+			return
+		}
+		s.Uploads.Add(1)
+	}
+	next.ServeHTTP(w, r)
+}
+
+type counting struct {
+	s    *Server
+	next http.Handler
+}
+
+func (c counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.s.Uploads.Add(1)
+	c.next.ServeHTTP(w, r)
+}
+
+// uploadName finds the object name of an upload: the `name` query parameter
+// (simple and resumable uploads) or the metadata part of a multipart upload.
+func uploadName(r *http.Request, body []byte) string {
+	if n := r.URL.Query().Get("name"); n != "" {
+		return n
+	}
+	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return ""
+	}
+	part, err := multipart.NewReader(bytes.NewReader(body), params["boundary"]).NextPart()
+	if err != nil {
+		return ""
+	}
+	var meta struct {
+		Name string `json:"name"`
+	}
+	_ = json.NewDecoder(part).Decode(&meta)
+	return meta.Name
+}
+
+// Object reads an object straight from the fake's backend.
+func (s *Server) Object(bucket, name string) (fakestorage.Object, bool) {
+	o, err := s.Fake.GetObject(bucket, name)
+	return o, err == nil
+}
+
+// Names lists every object name in bucket.
+func (s *Server) Names(bucket string) ([]string, error) {
+	objs, _, err := s.Fake.ListObjectsWithOptions(bucket, fakestorage.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.Name)
+	}
+	return out, nil
+}
+
+// Put stores an object directly, bypassing the API (for tampering tests).
+func (s *Server) Put(bucket, name string, data []byte) {
+	s.Fake.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: name}, Content: data})
+}
