@@ -140,6 +140,16 @@ func Render(in Input) (*Payload, error) {
 	add(requirementsFile, 0o644, Requirements(in.Policies))
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Name < p.Files[j].Name })
 
+	// The script checks every file against these before using any: a
+	// truncated or damaged upload fails before anything changes.
+	var sums strings.Builder
+	for _, f := range p.Files {
+		fmt.Fprintf(&sums, "%s  %s\n", bundle.SHA256Hex(f.Data), f.Name)
+	}
+	if d.Nomad.Install == model.NomadInstallBinary {
+		fmt.Fprintf(&sums, "%s  %s\n", d.Nomad.BinarySHA256, NomadBinaryFile)
+	}
+
 	var script bytes.Buffer
 	script.WriteString("#!/usr/bin/env bash\n")
 	fmt.Fprintf(&script, "# Rendered by tetranomad %s for bundle %s. Do not edit: render again.\n", in.PluginVersion, in.Bundle.Manifest.BundleID)
@@ -154,7 +164,6 @@ func Render(in Input) (*Payload, error) {
 		{"TN_DOCKER_SOURCE", d.Docker.Source},
 		{"TN_NOMAD_INSTALL", d.Nomad.Install},
 		{"TN_NOMAD_VERSION", d.Nomad.Version},
-		{"TN_NOMAD_SHA256", d.Nomad.BinarySHA256},
 		{"TN_NOMAD_CONFIG_DIR", d.Nomad.ConfigDir},
 		{"TN_NOMAD_DROP_IN", dropInName},
 		{"TN_NOMAD_BASE_CONFIG", baseName},
@@ -172,6 +181,7 @@ func Render(in Input) (*Payload, error) {
 		{"TN_DAEMON_JSON", DaemonJSONPath},
 		{"TN_OPS_AGENT_CONFIG", OpsAgentConfigPath},
 		{"TN_FLUENTD_CONFIG", FluentdConfigPath},
+		{"TN_PAYLOAD_SUMS", sums.String()},
 	} {
 		fmt.Fprintf(&script, "%s=%s\n", v.name, ShellQuote(v.value))
 	}

@@ -48,6 +48,12 @@ func (r preflightRun) failure() (step, text string) {
 
 func renderScript(t *testing.T, d *model.Declaration, reqs []policy.Requirements) []byte {
 	t.Helper()
+	return renderScriptWithBinary(t, d, reqs, "fake")
+}
+
+// renderScriptWithBinary ships binary as the uploaded nomad.
+func renderScriptWithBinary(t *testing.T, d *model.Declaration, reqs []policy.Requirements, binary string) []byte {
+	t.Helper()
 	p, err := Render(Input{Declaration: d, Bundle: testBundle(t, d), Policies: reqs, PluginVersion: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +61,7 @@ func renderScript(t *testing.T, d *model.Declaration, reqs []policy.Requirements
 	var out bytes.Buffer
 	var streams []Stream
 	if len(p.Streams) == 1 {
-		streams = append(streams, Stream{Name: NomadBinaryFile, Mode: 0o755, Size: 4, R: strings.NewReader("fake")})
+		streams = append(streams, Stream{Name: NomadBinaryFile, Mode: 0o755, Size: int64(len(binary)), R: strings.NewReader(binary)})
 	}
 	if err := p.Write(&out, streams...); err != nil {
 		t.Fatal(err)
@@ -104,7 +110,7 @@ func e2eDeclaration(t *testing.T, mod func(d *model.Declaration)) *model.Declara
 		d.Docker.Source = "distro"
 		d.Nomad.Install = "binary"
 		d.Nomad.BinarySource = "/cache/nomad"
-		d.Nomad.BinarySHA256 = strings.Repeat("ab", 32)
+		d.Nomad.BinarySHA256 = bundle.SHA256Hex([]byte("fake"))
 		d.Nomad.Base.Enabled = true
 		d.Logging.Agent = "none"
 		if mod != nil {
@@ -371,10 +377,19 @@ func TestScriptWithoutResultsVariable(t *testing.T) {
 func TestScriptTruncatedUpload(t *testing.T) {
 	vm := newFakeVM(t)
 	script := renderScript(t, e2eDeclaration(t, nil), nil)
-	run := runScript(t, vm, script[:len(script)-40], nil, "--preflight-only")
+	const want = "tetranomad-test.sh do not unpack or do not match their checksums: the upload is incomplete, run the build again"
+	// Cut short: gzip and tar fail.
+	run := runScript(t, vm, script[:len(script)-100], nil, "--preflight-only")
 	step, text := run.failure()
-	if run.exitCode != 1 || step != "setup" || !strings.HasSuffix(text, "tetranomad-test.sh do not unpack: the upload is incomplete, run the build again") {
+	if run.exitCode != 1 || step != "setup" || !strings.HasSuffix(text, want) {
 		t.Errorf("exit %d, fail %q %q\n%s", run.exitCode, step, text, run.output)
+	}
+	// A different binary than binary_sha256 names: the archive is fine, the
+	// checksum is not.
+	run = runScript(t, vm, renderScriptWithBinary(t, e2eDeclaration(t, nil), nil, "fakf"), nil, "--preflight-only")
+	step, text = run.failure()
+	if run.exitCode != 1 || step != "setup" || !strings.HasSuffix(text, want) || !strings.Contains(run.output, "nomad/nomad: FAILED") {
+		t.Errorf("corrupt binary: exit %d, fail %q %q\n%s", run.exitCode, step, text, run.output)
 	}
 	cut := bytes.Index(script, []byte("\n"+payloadMarker+"\n"))
 	run = runScript(t, vm, script[:cut+1], nil, "--preflight-only")

@@ -130,8 +130,9 @@ tn_extract() {
   TN_WORK=$(mktemp -d "$(dirname -- "$TN_SELF")/tetranomad-work.XXXXXX")
   TN_FILES=$TN_WORK/files
   mkdir "$TN_FILES"
-  if ! tail -n +"$((line + 1))" -- "$TN_SELF" | tar -xzf - -m --no-same-owner -C "$TN_FILES"; then
-    tn_fail "the data files appended to $TN_SELF do not unpack: the upload is incomplete, run the build again"
+  if ! tail -n +"$((line + 1))" -- "$TN_SELF" | tar -xzf - -m --no-same-owner -C "$TN_FILES" ||
+    ! (cd "$TN_FILES" && sha256sum --quiet --strict -c - <<<"$TN_PAYLOAD_SUMS"); then
+    tn_fail "the data files appended to $TN_SELF do not unpack or do not match their checksums: the upload is incomplete, run the build again"
   fi
 }
 
@@ -562,14 +563,10 @@ tn_logging() {
 # ---- nomad ----
 
 tn_nomad() {
-  local bin owner=root:root sum version check out
+  local bin owner=root:root version check out
   case $TN_NOMAD_INSTALL in
     binary)
-      sum=$(sha256sum -- "$TN_FILES/nomad/nomad")
-      sum=${sum%% *}
-      if [[ $sum != "$TN_NOMAD_SHA256" ]]; then
-        tn_fail "the uploaded nomad binary has sha256 $sum, not nomad.binary_sha256 $TN_NOMAD_SHA256: the upload is corrupt, run the build again"
-      fi
+      # Its sha256 (nomad.binary_sha256) was checked with the payload.
       # HashiCorp's package creates this user (and runs the agent as root,
       # which the Docker driver needs); mirror it.
       if ! id -u nomad >/dev/null 2>&1; then

@@ -11,7 +11,6 @@ TN_BUNDLE_ID='b-test'
 TN_DOCKER_SOURCE='docker-ce'
 TN_NOMAD_INSTALL='hashicorp-apt'
 TN_NOMAD_VERSION='1.10.5'
-TN_NOMAD_SHA256=''
 TN_NOMAD_CONFIG_DIR='/etc/nomad.d'
 TN_NOMAD_DROP_IN='tetragon.hcl'
 TN_NOMAD_BASE_CONFIG=''
@@ -29,6 +28,12 @@ TN_NOMAD_ORDERING='/etc/systemd/system/nomad.service.d/tetranomad.conf'
 TN_DAEMON_JSON='/etc/docker/daemon.json'
 TN_OPS_AGENT_CONFIG='/etc/google-cloud-ops-agent/config.yaml'
 TN_FLUENTD_CONFIG='/etc/google-fluentd/config.d/tetragon.conf'
+TN_PAYLOAD_SUMS='22f0403a51e9d533f3c48520052c681c6b8e09b06d7b4e52233b64fbe1f21efc  docker/daemon.json
+1350d25cba00923e6a5d7d20acd84727e7f9b0ba2a104ceb8262376f2ba638c3  logging/config.yaml
+290af730f8c0a986f85ec61ecd8926e843b923e7f027d6f430af7b67d85ea6ad  nomad/config/tetragon.hcl
+f1e38056131ae8ae38528fe5e39d54f6049b34f147c8582eaebb7d97760e301f  nomad/ordering.conf
+7bc079e8bb15985a713ac50e38cb8dd9e180e51ba9a19dafa64f76dbc9889330  preflight/requirements.tsv
+'
 
 # ---- The rest is the same for every declaration (hostsetup/setup.sh). ----
 
@@ -162,8 +167,9 @@ tn_extract() {
   TN_WORK=$(mktemp -d "$(dirname -- "$TN_SELF")/tetranomad-work.XXXXXX")
   TN_FILES=$TN_WORK/files
   mkdir "$TN_FILES"
-  if ! tail -n +"$((line + 1))" -- "$TN_SELF" | tar -xzf - -m --no-same-owner -C "$TN_FILES"; then
-    tn_fail "the data files appended to $TN_SELF do not unpack: the upload is incomplete, run the build again"
+  if ! tail -n +"$((line + 1))" -- "$TN_SELF" | tar -xzf - -m --no-same-owner -C "$TN_FILES" ||
+    ! (cd "$TN_FILES" && sha256sum --quiet --strict -c - <<<"$TN_PAYLOAD_SUMS"); then
+    tn_fail "the data files appended to $TN_SELF do not unpack or do not match their checksums: the upload is incomplete, run the build again"
   fi
 }
 
@@ -594,14 +600,10 @@ tn_logging() {
 # ---- nomad ----
 
 tn_nomad() {
-  local bin owner=root:root sum version check out
+  local bin owner=root:root version check out
   case $TN_NOMAD_INSTALL in
     binary)
-      sum=$(sha256sum -- "$TN_FILES/nomad/nomad")
-      sum=${sum%% *}
-      if [[ $sum != "$TN_NOMAD_SHA256" ]]; then
-        tn_fail "the uploaded nomad binary has sha256 $sum, not nomad.binary_sha256 $TN_NOMAD_SHA256: the upload is corrupt, run the build again"
-      fi
+      # Its sha256 (nomad.binary_sha256) was checked with the payload.
       # HashiCorp's package creates this user (and runs the agent as root,
       # which the Docker driver needs); mirror it.
       if ! id -u nomad >/dev/null 2>&1; then

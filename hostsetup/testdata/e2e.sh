@@ -11,7 +11,6 @@ TN_BUNDLE_ID='b-test'
 TN_DOCKER_SOURCE='distro'
 TN_NOMAD_INSTALL='binary'
 TN_NOMAD_VERSION='1.10.5'
-TN_NOMAD_SHA256='abababababababababababababababababababababababababababababababab'
 TN_NOMAD_CONFIG_DIR='/etc/nomad.d'
 TN_NOMAD_DROP_IN='tetragon.hcl'
 TN_NOMAD_BASE_CONFIG='client.hcl'
@@ -29,6 +28,14 @@ TN_NOMAD_ORDERING='/etc/systemd/system/nomad.service.d/tetranomad.conf'
 TN_DAEMON_JSON='/etc/docker/daemon.json'
 TN_OPS_AGENT_CONFIG='/etc/google-cloud-ops-agent/config.yaml'
 TN_FLUENTD_CONFIG='/etc/google-fluentd/config.d/tetragon.conf'
+TN_PAYLOAD_SUMS='40ed57c53e470cc4cee9796a9d8b0bf6346f55df4e8aedc01dd810ef4c813064  docker/daemon.json
+bd525c35d877965ab13eb60e835ae5690558eeee9d04c4460ff2a2357a4f6aef  nomad/config/client.hcl
+290af730f8c0a986f85ec61ecd8926e843b923e7f027d6f430af7b67d85ea6ad  nomad/config/tetragon.hcl
+fe7c2bd46a338aea4b1ad228247b00646feece791dc1a3926662329e4322a3c3  nomad/nomad.service
+abbe5512477ae16f0eda3ad42d128a5796182ae7eba18eb9c0285bde0bd7dddb  nomad/ordering.conf
+51ae4556e7636f9ed049bb4ec6bea9571bd831fc0593e009737985afae33ba94  preflight/requirements.tsv
+abababababababababababababababababababababababababababababababab  nomad/nomad
+'
 
 # ---- The rest is the same for every declaration (hostsetup/setup.sh). ----
 
@@ -162,8 +169,9 @@ tn_extract() {
   TN_WORK=$(mktemp -d "$(dirname -- "$TN_SELF")/tetranomad-work.XXXXXX")
   TN_FILES=$TN_WORK/files
   mkdir "$TN_FILES"
-  if ! tail -n +"$((line + 1))" -- "$TN_SELF" | tar -xzf - -m --no-same-owner -C "$TN_FILES"; then
-    tn_fail "the data files appended to $TN_SELF do not unpack: the upload is incomplete, run the build again"
+  if ! tail -n +"$((line + 1))" -- "$TN_SELF" | tar -xzf - -m --no-same-owner -C "$TN_FILES" ||
+    ! (cd "$TN_FILES" && sha256sum --quiet --strict -c - <<<"$TN_PAYLOAD_SUMS"); then
+    tn_fail "the data files appended to $TN_SELF do not unpack or do not match their checksums: the upload is incomplete, run the build again"
   fi
 }
 
@@ -594,14 +602,10 @@ tn_logging() {
 # ---- nomad ----
 
 tn_nomad() {
-  local bin owner=root:root sum version check out
+  local bin owner=root:root version check out
   case $TN_NOMAD_INSTALL in
     binary)
-      sum=$(sha256sum -- "$TN_FILES/nomad/nomad")
-      sum=${sum%% *}
-      if [[ $sum != "$TN_NOMAD_SHA256" ]]; then
-        tn_fail "the uploaded nomad binary has sha256 $sum, not nomad.binary_sha256 $TN_NOMAD_SHA256: the upload is corrupt, run the build again"
-      fi
+      # Its sha256 (nomad.binary_sha256) was checked with the payload.
       # HashiCorp's package creates this user (and runs the agent as root,
       # which the Docker driver needs); mirror it.
       if ! id -u nomad >/dev/null 2>&1; then

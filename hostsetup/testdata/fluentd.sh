@@ -11,7 +11,6 @@ TN_BUNDLE_ID='b-test'
 TN_DOCKER_SOURCE='preinstalled'
 TN_NOMAD_INSTALL='none'
 TN_NOMAD_VERSION='1.10.5'
-TN_NOMAD_SHA256=''
 TN_NOMAD_CONFIG_DIR='/etc/nomad'
 TN_NOMAD_DROP_IN='tetra-gon.hcl'
 TN_NOMAD_BASE_CONFIG=''
@@ -29,6 +28,12 @@ TN_NOMAD_ORDERING='/etc/systemd/system/nomad.service.d/tetranomad.conf'
 TN_DAEMON_JSON='/etc/docker/daemon.json'
 TN_OPS_AGENT_CONFIG='/etc/google-cloud-ops-agent/config.yaml'
 TN_FLUENTD_CONFIG='/etc/google-fluentd/config.d/tetragon.conf'
+TN_PAYLOAD_SUMS='71fcee78ecb1198dde954b191121171f733ff41e199cc52a8ce67a287f6b8156  docker/daemon.json
+dccba89c131e3845ab78d19dfbff4f6fd2ec2f8e1c9dd100d66f8c1ddcdab0d6  logging/tetragon.conf
+24c7c404cf85934479b117847135265372445be63dba876fb1cb26cdb380dd36  nomad/config/tetra-gon.hcl
+6a1b2c45d36d2e330809259f9df26896a6d43595086b70c853cc9ee202e9662c  nomad/ordering.conf
+e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  preflight/requirements.tsv
+'
 
 # ---- The rest is the same for every declaration (hostsetup/setup.sh). ----
 
@@ -162,8 +167,9 @@ tn_extract() {
   TN_WORK=$(mktemp -d "$(dirname -- "$TN_SELF")/tetranomad-work.XXXXXX")
   TN_FILES=$TN_WORK/files
   mkdir "$TN_FILES"
-  if ! tail -n +"$((line + 1))" -- "$TN_SELF" | tar -xzf - -m --no-same-owner -C "$TN_FILES"; then
-    tn_fail "the data files appended to $TN_SELF do not unpack: the upload is incomplete, run the build again"
+  if ! tail -n +"$((line + 1))" -- "$TN_SELF" | tar -xzf - -m --no-same-owner -C "$TN_FILES" ||
+    ! (cd "$TN_FILES" && sha256sum --quiet --strict -c - <<<"$TN_PAYLOAD_SUMS"); then
+    tn_fail "the data files appended to $TN_SELF do not unpack or do not match their checksums: the upload is incomplete, run the build again"
   fi
 }
 
@@ -594,14 +600,10 @@ tn_logging() {
 # ---- nomad ----
 
 tn_nomad() {
-  local bin owner=root:root sum version check out
+  local bin owner=root:root version check out
   case $TN_NOMAD_INSTALL in
     binary)
-      sum=$(sha256sum -- "$TN_FILES/nomad/nomad")
-      sum=${sum%% *}
-      if [[ $sum != "$TN_NOMAD_SHA256" ]]; then
-        tn_fail "the uploaded nomad binary has sha256 $sum, not nomad.binary_sha256 $TN_NOMAD_SHA256: the upload is corrupt, run the build again"
-      fi
+      # Its sha256 (nomad.binary_sha256) was checked with the payload.
       # HashiCorp's package creates this user (and runs the agent as root,
       # which the Docker driver needs); mirror it.
       if ! id -u nomad >/dev/null 2>&1; then
