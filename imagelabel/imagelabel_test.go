@@ -2,19 +2,15 @@ package imagelabel
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/api/option"
-
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/imagelabel/computetest"
 )
 
 func TestSanitizeValue(t *testing.T) {
@@ -59,75 +55,9 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-// fakeCompute serves the three Compute Engine calls labelling needs, with
-// fingerprints that change on every label write as the real API's do.
-type fakeCompute struct {
-	mu          sync.Mutex
-	labels      map[string]string
-	fingerprint int
-	setCalls    int
-	opPolls     int
-	// beforeSet runs before a setLabels is judged; it can change the labels
-	// to simulate a concurrent writer, or answer the request itself.
-	beforeSet func(f *fakeCompute, w http.ResponseWriter) bool
-	// opStatus is what operation polls return (default DONE).
-	opStatus string
-	opError  bool
-}
-
-func (f *fakeCompute) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	const img = "/compute/v1/projects/proj/global/images/img"
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == img:
-		json.NewEncoder(w).Encode(map[string]any{"name": "img", "labels": f.labels, "labelFingerprint": fmt.Sprintf("fp%d", f.fingerprint)})
-	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/compute/v1/projects/proj/global/images/"):
-		apiError(w, http.StatusNotFound, "The resource 'projects/proj/global/images/x' was not found")
-	case r.Method == http.MethodPost && r.URL.Path == img+"/setLabels":
-		f.setCalls++
-		if f.beforeSet != nil && f.beforeSet(f, w) {
-			return
-		}
-		var req struct {
-			LabelFingerprint string            `json:"labelFingerprint"`
-			Labels           map[string]string `json:"labels"`
-		}
-		json.NewDecoder(r.Body).Decode(&req)
-		if req.LabelFingerprint != fmt.Sprintf("fp%d", f.fingerprint) {
-			apiError(w, http.StatusPreconditionFailed, "Labels fingerprint either invalid or resource labels have changed")
-			return
-		}
-		f.labels = req.Labels
-		f.fingerprint++
-		status := "RUNNING"
-		if f.opStatus == "" {
-			status = "DONE"
-		}
-		json.NewEncoder(w).Encode(map[string]any{"name": "op-1", "status": status})
-	case r.Method == http.MethodGet && r.URL.Path == "/compute/v1/projects/proj/global/operations/op-1":
-		f.opPolls++
-		op := map[string]any{"name": "op-1", "status": "DONE"}
-		if f.opError {
-			op["error"] = map[string]any{"errors": []map[string]any{{"code": "INVALID_LABEL", "message": "bad label"}}}
-		}
-		json.NewEncoder(w).Encode(op)
-	default:
-		http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusBadRequest)
-	}
-}
-
-func apiError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": msg}})
-}
-
-func newLabeler(t *testing.T, f *fakeCompute) *Labeler {
+func newLabeler(t *testing.T, s *computetest.Server) *Labeler {
 	t.Helper()
-	ts := httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(ts.Close)
-	l, err := New(context.Background(), option.WithEndpoint(ts.URL), option.WithoutAuthentication())
+	l, err := New(context.Background(), s.Options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,99 +69,110 @@ func newLabeler(t *testing.T, f *fakeCompute) *Labeler {
 var ours = map[string]string{"tetranomad-bundle": "abc123", "tetragon-version": "v1-7-0", "nomad-version": "1-10-5"}
 
 func TestApplyMergesAndWaits(t *testing.T) {
-	f := &fakeCompute{labels: map[string]string{"team": "sec", "tetragon-version": "v1-6-0"}, opStatus: "RUNNING"}
-	l := newLabeler(t, f)
+	s := computetest.New(t)
+	s.AddImage("proj", "img", map[string]string{"team": "sec", "tetragon-version": "v1-6-0"})
+	s.OpRunning = true
+	l := newLabeler(t, s)
 	res, err := l.Apply(context.Background(), "proj", "img", ours)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"team": "sec", "tetranomad-bundle": "abc123", "tetragon-version": "v1-7-0", "nomad-version": "1-10-5"}
-	if !maps.Equal(f.labels, want) || !res.Changed || !maps.Equal(res.Labels, want) {
-		t.Errorf("image labels %v (result %+v), want %v", f.labels, res, want)
+	if got := s.Labels("proj", "img"); !maps.Equal(got, want) || !res.Changed || !maps.Equal(res.Labels, want) {
+		t.Errorf("image labels %v (result %+v), want %v", got, res, want)
 	}
-	if f.opPolls != 1 {
-		t.Errorf("operation polled %d times, want 1 (it was RUNNING when returned)", f.opPolls)
+	if _, polls := s.Calls(); polls != 1 {
+		t.Errorf("operation polled %d times, want 1 (it was RUNNING when returned)", polls)
 	}
 
 	// Applying again changes nothing and calls setLabels no more.
 	res, err = l.Apply(context.Background(), "proj", "img", ours)
-	if err != nil || res.Changed || f.setCalls != 1 {
-		t.Errorf("second Apply: %+v, %v, %d setLabels calls; want unchanged and 1 call", res, err, f.setCalls)
+	if sets, _ := s.Calls(); err != nil || res.Changed || sets != 1 {
+		t.Errorf("second Apply: %+v, %v, %d setLabels calls; want unchanged and 1 call", res, err, sets)
 	}
 }
 
 // Someone changes the labels between our read and our write: the API refuses
 // our stale fingerprint, we read again and keep their label.
 func TestApplyRetriesFingerprintConflict(t *testing.T) {
-	f := &fakeCompute{labels: map[string]string{"team": "sec"}}
-	f.beforeSet = func(f *fakeCompute, w http.ResponseWriter) bool {
-		if f.setCalls <= 2 {
-			f.labels = maps.Clone(f.labels)
-			f.labels[fmt.Sprintf("other-%d", f.setCalls)] = "x"
-			f.fingerprint++
+	s := computetest.New(t)
+	s.AddImage("proj", "img", map[string]string{"team": "sec"})
+	s.BeforeSet = func(s *computetest.Server, project, name string, w http.ResponseWriter) bool {
+		if s.SetCalls <= 2 {
+			s.SetLabelLocked(project, name, fmt.Sprintf("other-%d", s.SetCalls), "x")
 		}
 		return false
 	}
-	res, err := newLabeler(t, f).Apply(context.Background(), "proj", "img", ours)
+	res, err := newLabeler(t, s).Apply(context.Background(), "proj", "img", ours)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := s.Labels("proj", "img")
 	for _, k := range []string{"team", "other-1", "other-2", "tetranomad-bundle"} {
-		if _, ok := f.labels[k]; !ok {
-			t.Errorf("label %q lost; labels %v", k, f.labels)
+		if _, ok := got[k]; !ok {
+			t.Errorf("label %q lost; labels %v", k, got)
 		}
 	}
-	if f.setCalls != 3 || res.Tries != 3 {
-		t.Errorf("%d setLabels calls (result says %d), want 3: two conflicts then success", f.setCalls, res.Tries)
+	if sets, _ := s.Calls(); sets != 3 || res.Tries != 3 {
+		t.Errorf("%d setLabels calls (result says %d), want 3: two conflicts then success", sets, res.Tries)
 	}
 }
 
 func TestApplyGivesUpOnEndlessConflicts(t *testing.T) {
-	f := &fakeCompute{labels: map[string]string{}}
-	f.beforeSet = func(f *fakeCompute, w http.ResponseWriter) bool { f.fingerprint++; return false }
-	l := newLabeler(t, f)
+	s := computetest.New(t)
+	s.AddImage("proj", "img", nil)
+	s.BeforeSet = func(s *computetest.Server, project, name string, w http.ResponseWriter) bool {
+		s.SetLabelLocked(project, name, "churn", fmt.Sprint(s.SetCalls))
+		return false
+	}
+	l := newLabeler(t, s)
 	l.Attempts = 3
 	_, err := l.Apply(context.Background(), "proj", "img", ours)
-	if err == nil || !strings.Contains(err.Error(), "fingerprint conflict 3 times") || f.setCalls != 3 {
-		t.Errorf("err = %v after %d calls, want a fingerprint-conflict error after 3", err, f.setCalls)
+	if sets, _ := s.Calls(); err == nil || !strings.Contains(err.Error(), "fingerprint conflict 3 times") || sets != 3 {
+		t.Errorf("err = %v after %d calls, want a fingerprint-conflict error after 3", err, sets)
 	}
 }
 
 func TestApplyErrorsSurfaced(t *testing.T) {
+	answer := func(code int, msg string) func(*computetest.Server, string, string, http.ResponseWriter) bool {
+		return func(_ *computetest.Server, _, _ string, w http.ResponseWriter) bool {
+			computetest.APIError(w, code, msg)
+			return true
+		}
+	}
 	cases := map[string]struct {
 		image string
-		setup func(*fakeCompute)
+		setup func(*computetest.Server)
 		says  []string
+		sets  int
 	}{
 		"missing image": {image: "nope", says: []string{"not found in project proj", "set `project`"}},
-		"forbidden": {image: "img", setup: func(f *fakeCompute) {
-			f.beforeSet = func(f *fakeCompute, w http.ResponseWriter) bool {
-				apiError(w, http.StatusForbidden, "Required 'compute.images.setLabels' permission")
-				return true
-			}
-		}, says: []string{"permission denied", "compute.images.setLabels"}},
-		"operation failed": {image: "img", setup: func(f *fakeCompute) { f.opError = true }, says: []string{"operation op-1 failed", "INVALID_LABEL", "bad label"}},
-		"server keeps failing": {image: "img", setup: func(f *fakeCompute) {
-			f.beforeSet = func(f *fakeCompute, w http.ResponseWriter) bool {
-				apiError(w, http.StatusServiceUnavailable, "backend unavailable")
-				return true
-			}
-		}, says: []string{"backend unavailable"}},
+		"forbidden": {image: "img", setup: func(s *computetest.Server) {
+			s.BeforeSet = answer(http.StatusForbidden, "Required 'compute.images.setLabels' permission")
+		}, says: []string{"permission denied", "compute.images.setLabels"}, sets: 1},
+		"operation failed": {image: "img", setup: func(s *computetest.Server) { s.OpError = true }, says: []string{"operation op-1 failed", "INVALID_LABEL", "bad label"}, sets: 1},
+		"server keeps failing": {image: "img", setup: func(s *computetest.Server) {
+			s.BeforeSet = answer(http.StatusServiceUnavailable, "backend unavailable")
+		}, says: []string{"backend unavailable"}, sets: 5},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			f := &fakeCompute{labels: map[string]string{}}
+			s := computetest.New(t)
+			s.AddImage("proj", "img", nil)
 			if c.setup != nil {
-				c.setup(f)
+				c.setup(s)
 			}
-			_, err := newLabeler(t, f).Apply(context.Background(), "proj", c.image, ours)
+			_, err := newLabeler(t, s).Apply(context.Background(), "proj", c.image, ours)
 			if err == nil {
 				t.Fatal("no error")
 			}
-			for _, s := range c.says {
-				if !strings.Contains(err.Error(), s) {
-					t.Errorf("error does not say %q: %v", s, err)
+			for _, want := range c.says {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not say %q: %v", want, err)
 				}
+			}
+			if sets, _ := s.Calls(); sets != c.sets {
+				t.Errorf("%d setLabels calls, want %d", sets, c.sets)
 			}
 		})
 	}
