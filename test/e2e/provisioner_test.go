@@ -97,6 +97,12 @@ printf '{\n  "log-level": "warn"\n}\n' >/etc/docker/daemon.json`)
 
 	t.Run("second-run-changes-nothing", func(t *testing.T) {
 		before := snapshot(t, tg)
+		// The snapshot must cover what the first run wrote, or "no diff" proves nothing.
+		for _, k := range []string{dropInPath, "sha256 " + dropInPath, "/etc/docker/daemon.json", "sha256 /etc/docker/daemon.json", "unit docker", "unit nomad"} {
+			if _, ok := before[k]; !ok {
+				t.Fatalf("snapshot (%d entries) lacks %q", len(before), k)
+			}
+		}
 		again := packerBuild(t, tg, "provision.pkr.hcl", provisionVars(t, outDir, nil))
 		if again.Err != nil {
 			t.Fatalf("second packer build failed: %v\n%s", again.Err, tail(again.Output, 60))
@@ -260,8 +266,9 @@ func containerAddr(out string) string {
 	return out
 }
 
-// checkNomadNode asks the agent inside the target, over the veth, through
-// the real nomad CLI, what the client registered.
+// checkNomadNode asks the agent inside the target what the client
+// registered, with the real nomad CLI run inside the target (the agent binds
+// to the target's node address, which exists only in its netns).
 func checkNomadNode(t *testing.T, tg *target, m manifestDoc) {
 	var node struct {
 		Status      string
@@ -275,20 +282,18 @@ func checkNomadNode(t *testing.T, tg *target, m manifestDoc) {
 		}
 		Meta map[string]string
 	}
-	addr := "http://" + net.JoinHostPort(tg.SSHHost, "4646")
+	addr := "http://" + net.JoinHostPort(tg.NodeIP, "4646")
 	deadline := time.Now().Add(90 * time.Second)
-	var last string
 	for {
-		cmd := exec.Command(h.nomad, "node", "status", "-address="+addr, "-self", "-json")
-		cmd.Env = append(envWithout("AWS_CA_BUNDLE"), "NOMAD_ADDR="+addr)
-		out, err := cmd.CombinedOutput()
-		last = string(out)
-		if err == nil && json.Unmarshal(out, &node) == nil && node.Status == "ready" && node.Drivers["docker"].Healthy {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := tg.exec(ctx, "nomad", "node", "status", "-address="+addr, "-self", "-json")
+		cancel()
+		if err == nil && json.Unmarshal([]byte(out), &node) == nil && node.Status == "ready" && node.Drivers["docker"].Healthy {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nomad node at %s not ready with a healthy docker driver after 90s (err=%v):\n%s\nagent log:\n%s",
-				addr, err, tail(last, 20), tg.sh(t, "journalctl -u nomad --no-pager -n 40 || true"))
+				addr, err, tail(out, 20), tg.sh(t, "journalctl -u nomad --no-pager -n 40 || true"))
 		}
 		time.Sleep(2 * time.Second)
 	}
@@ -305,10 +310,13 @@ func checkNomadNode(t *testing.T, tg *target, m manifestDoc) {
 			t.Errorf("host volume %q = %+v, want path %s read-only %v", name, got, want.path, want.readOnly)
 		}
 	}
+	t.Logf("node %s: host volumes %+v, meta %v", node.Status, node.HostVolumes, node.Meta)
 	if got := node.Drivers["docker"].Attributes["driver.docker.privileged.enabled"]; got != "true" {
 		t.Errorf("docker driver privileged.enabled = %q, want true (allow_privileged)", got)
 	}
-	if m.Contract != "" {
+	if m.Contract == "" {
+		t.Error("the bundle manifest has no contract")
+	} else {
 		found := false
 		for _, v := range node.Meta {
 			if strings.Contains(v, m.Contract) {
@@ -319,18 +327,6 @@ func checkNomadNode(t *testing.T, tg *target, m manifestDoc) {
 			t.Errorf("node meta %v does not carry the bundle contract %s", node.Meta, m.Contract)
 		}
 	}
-}
-
-// envWithout is os.Environ() less one variable (Nomad 1.10 chokes on an
-// AWS_CA_BUNDLE it does not need).
-func envWithout(name string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, name+"=") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func keys[V any](m map[string]V) []string {

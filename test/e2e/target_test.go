@@ -24,6 +24,7 @@ type target struct {
 	SSHUser string
 	SSHKey  string
 	HostIP  string
+	NodeIP  string // forwardable address, only reachable inside the target
 	Rootfs  string
 	State   string
 
@@ -49,7 +50,7 @@ func startTarget(name string, slot int) (*target, error) {
 	env := parseEnv(stdout.String())
 	t := &target{
 		Name: env["E2E_NAME"], SSHHost: env["E2E_SSH_HOST"], SSHPort: env["E2E_SSH_PORT"],
-		SSHUser: env["E2E_SSH_USER"], SSHKey: env["E2E_SSH_KEY"], HostIP: env["E2E_HOST_IP"],
+		SSHUser: env["E2E_SSH_USER"], SSHKey: env["E2E_SSH_KEY"], HostIP: env["E2E_HOST_IP"], NodeIP: env["E2E_NODE_IP"],
 		Rootfs: env["E2E_ROOTFS"], State: env["E2E_STATE"], watchdog: wd,
 	}
 	if werr != nil {

@@ -51,6 +51,8 @@ rootfs_tarball() {
 # host end .4N+1 and the target .4N+2 (169.254.169.254 is never near).
 slot_host_ip() { echo "169.254.77.$((4 * $1 + 1))"; }
 slot_target_ip() { echo "169.254.77.$((4 * $1 + 2))"; }
+# The target's forwardable address, reachable only from inside its netns.
+slot_node_ip() { echo "100.64.77.$((4 * $1 + 2))"; }
 
 state_dir() { echo "$E2E_STATE_ROOT/$1"; }
 
