@@ -70,6 +70,10 @@ type Input struct {
 	Policies []policy.Requirements
 	// PluginVersion is printed by the script, for support.
 	PluginVersion string
+	// NomadBinaryInstalled says the VM already has nomad.binary_sha256 at
+	// BinaryInstallPath (the provisioner looked), so the binary is not
+	// shipped again; the script still checks it.
+	NomadBinaryInstalled bool
 }
 
 // File is one data file of the payload.
@@ -123,8 +127,11 @@ func Render(in Input) (*Payload, error) {
 	}
 	add(daemonJSONFile, 0o644, daemon)
 	add(orderingFile, 0o644, OrderingDropIn(d))
+	shipBinary := d.Nomad.Install == model.NomadInstallBinary && !in.NomadBinaryInstalled
 	if d.Nomad.Install == model.NomadInstallBinary {
 		add(unitFile, 0o644, NomadUnit(d))
+	}
+	if shipBinary {
 		p.Streams = append(p.Streams, NomadBinaryFile)
 	}
 	switch d.Logging.Agent {
@@ -146,7 +153,7 @@ func Render(in Input) (*Payload, error) {
 	for _, f := range p.Files {
 		fmt.Fprintf(&sums, "%s  %s\n", bundle.SHA256Hex(f.Data), f.Name)
 	}
-	if d.Nomad.Install == model.NomadInstallBinary {
+	if shipBinary {
 		fmt.Fprintf(&sums, "%s  %s\n", d.Nomad.BinarySHA256, NomadBinaryFile)
 	}
 
@@ -164,6 +171,8 @@ func Render(in Input) (*Payload, error) {
 		{"TN_DOCKER_SOURCE", d.Docker.Source},
 		{"TN_NOMAD_INSTALL", d.Nomad.Install},
 		{"TN_NOMAD_VERSION", d.Nomad.Version},
+		{"TN_NOMAD_SHA256", d.Nomad.BinarySHA256},
+		{"TN_NOMAD_SHIPPED", boolFlag(shipBinary)},
 		{"TN_NOMAD_CONFIG_DIR", d.Nomad.ConfigDir},
 		{"TN_NOMAD_DROP_IN", dropInName},
 		{"TN_NOMAD_BASE_CONFIG", baseName},

@@ -195,11 +195,18 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	}
 	ui.Say(fmt.Sprintf("tetranomad: wrote bundle %s to %s", b.Manifest.BundleID, c.OutputDir))
 
+	installed := false
+	if c.Nomad.Install == model.NomadInstallBinary {
+		if installed = nomadInstalled(ctx, comm, c.Nomad.BinarySHA256); installed {
+			ui.Say(fmt.Sprintf("tetranomad: %s on the VM already has sha256 %s; not uploading it again", hostsetup.BinaryInstallPath, c.Nomad.BinarySHA256))
+		}
+	}
 	payload, err := hostsetup.Render(hostsetup.Input{
-		Declaration:   &c.Declaration,
-		Bundle:        b,
-		Policies:      b.Manifest.Policies,
-		PluginVersion: version.PluginVersion.String(),
+		Declaration:          &c.Declaration,
+		Bundle:               b,
+		Policies:             b.Manifest.Policies,
+		PluginVersion:        version.PluginVersion.String(),
+		NomadBinaryInstalled: installed,
 	})
 	if err != nil {
 		return fmt.Errorf("tetranomad: %w", err)
@@ -359,6 +366,26 @@ func run(ctx context.Context, ui packersdk.Ui, comm packersdk.Communicator, comm
 		return fmt.Errorf("tetranomad: the setup script stopped during step %q without finishing (lost connection?); run the build again, the script is idempotent%s", s.step, s.stepOutput())
 	}
 	return nil
+}
+
+// nomadInstalled asks the VM, as the SSH user (no sudo: the binary is
+// world-readable), whether the uploaded nomad is already installed, so a
+// re-run does not send the binary again. Any failure means "no".
+func nomadInstalled(ctx context.Context, comm packersdk.Communicator, sha string) bool {
+	var out bytes.Buffer
+	cmd := &packersdk.RemoteCmd{Command: "sha256sum -- " + hostsetup.ShellQuote(hostsetup.BinaryInstallPath), Stdout: &out, Stderr: io.Discard}
+	if err := comm.Start(ctx, cmd); err != nil {
+		return false
+	}
+	exited := make(chan int, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case <-ctx.Done():
+		return false
+	case status := <-exited:
+		sum, _, _ := strings.Cut(out.String(), " ")
+		return status == 0 && sum == sha
+	}
 }
 
 func (s *stepStream) currentStep() string {

@@ -33,6 +33,7 @@ const (
 	results     = stage + "/tetranomad-" + runID + ".preflight.json"
 	execCommand = "chmod +x " + script + "; TETRANOMAD_RESULTS='" + results + "' sudo -E " + script
 	rmCommand   = "rm -f -- '" + script + "' '" + results + "'"
+	probe       = "sha256sum -- '/usr/local/bin/nomad'"
 )
 
 var fakeNomad = []byte("\x7fELF a nomad binary, for tests\n")
@@ -126,13 +127,13 @@ func TestProvisionUploadsOnceRunsOnce(t *testing.T) {
 	}
 
 	calls := comm.Calls()
-	want := []string{"upload " + script, "start " + execCommand, "download " + results, "start " + rmCommand}
+	want := []string{"start " + probe, "upload " + script, "start " + execCommand, "download " + results, "start " + rmCommand}
 	if got := callStrings(calls); !reflect.DeepEqual(got, want) {
 		t.Fatalf("communicator calls:\n%q\nwant:\n%q", got, want)
 	}
 
 	// The one upload is the self-extracting script of this bundle.
-	up := calls[0]
+	up := calls[1]
 	if up.Mode != 0o700 {
 		t.Errorf("uploaded with mode %v, want 0700", up.Mode)
 	}
@@ -177,6 +178,54 @@ func TestProvisionUploadsOnceRunsOnce(t *testing.T) {
 	}
 	if !reflect.DeepEqual(b.Manifest.Preflight, &servedPreflight) {
 		t.Errorf("manifest preflight = %+v", b.Manifest.Preflight)
+	}
+}
+
+// TestProvisionSkipsInstalledBinary: when the VM already has the binary
+// (a re-run), the upload leaves it out and the script checks the one in place.
+func TestProvisionSkipsInstalledBinary(t *testing.T) {
+	p := prepared(t, e2eRaw(t))
+	doc, _ := json.Marshal(servedPreflight)
+	comm := &recordingComm{files: map[string][]byte{results: doc}}
+	comm.respond = func(cmd string) (string, int, error) {
+		switch cmd {
+		case probe:
+			return sha(fakeNomad) + "  /usr/local/bin/nomad\n", 0, nil
+		case execCommand:
+			return successOutput, 0, nil
+		}
+		return "", 0, nil
+	}
+	ui := &recordingUI{}
+	if err := p.Provision(context.Background(), ui, comm, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls := comm.Calls()
+	head, archive, _ := bytes.Cut(calls[1].Data, []byte("\n__TETRANOMAD_PAYLOAD__\n"))
+	if _, shipped := untar(t, archive)["nomad/nomad"]; shipped || !bytes.Contains(head, []byte("TN_NOMAD_SHIPPED='0'")) {
+		t.Errorf("the binary was shipped although the VM has it")
+	}
+	if want := "say: tetranomad: /usr/local/bin/nomad on the VM already has sha256 " + sha(fakeNomad) + "; not uploading it again"; !strings.Contains(ui.Text(), want) {
+		t.Errorf("UI lacks %q:\n%s", want, ui.Text())
+	}
+
+	// Another binary there: shipped.
+	comm = &recordingComm{files: map[string][]byte{results: doc}}
+	comm.respond = func(cmd string) (string, int, error) {
+		switch cmd {
+		case probe:
+			return strings.Repeat("1", 64) + "  /usr/local/bin/nomad\n", 0, nil
+		case execCommand:
+			return successOutput, 0, nil
+		}
+		return "", 0, nil
+	}
+	if err := p.Provision(context.Background(), &recordingUI{}, comm, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, archive, _ = bytes.Cut(comm.Calls()[1].Data, []byte("\n__TETRANOMAD_PAYLOAD__\n"))
+	if !bytes.Equal(untar(t, archive)["nomad/nomad"], fakeNomad) {
+		t.Errorf("a different nomad on the VM, and the binary was not shipped")
 	}
 }
 
@@ -258,7 +307,7 @@ func TestProvisionFailures(t *testing.T) {
 			name:      "upload fails",
 			uploadErr: errors.New("scp: /var/tmp/stage/tetranomad-0123abcd.sh: No such file or directory"),
 			wantErr:   "tetranomad: uploading the setup script to " + script + ": scp: /var/tmp/stage/tetranomad-0123abcd.sh: No such file or directory (is remote_folder an existing, writable directory?)",
-			wantCalls: []string{"upload " + script, "start " + rmCommand},
+			wantCalls: []string{"start " + probe, "upload " + script, "start " + rmCommand},
 		},
 		{
 			name:    "build cancelled",
@@ -295,7 +344,7 @@ func TestProvisionFailures(t *testing.T) {
 			}
 			want := tc.wantCalls
 			if want == nil {
-				want = []string{"upload " + script, "start " + execCommand, "start " + rmCommand}
+				want = []string{"start " + probe, "upload " + script, "start " + execCommand, "start " + rmCommand}
 			}
 			if got := callStrings(comm.Calls()); !reflect.DeepEqual(got, want) {
 				t.Errorf("communicator calls:\n%q\nwant:\n%q", got, want)

@@ -11,6 +11,8 @@ TN_BUNDLE_ID='b-test'
 TN_DOCKER_SOURCE='preinstalled'
 TN_NOMAD_INSTALL='none'
 TN_NOMAD_VERSION='1.10.5'
+TN_NOMAD_SHA256=''
+TN_NOMAD_SHIPPED='0'
 TN_NOMAD_CONFIG_DIR='/etc/nomad'
 TN_NOMAD_DROP_IN='tetra-gon.hcl'
 TN_NOMAD_BASE_CONFIG=''
@@ -600,10 +602,9 @@ tn_logging() {
 # ---- nomad ----
 
 tn_nomad() {
-  local bin owner=root:root version check out
+  local bin owner=root:root version check out sum
   case $TN_NOMAD_INSTALL in
     binary)
-      # Its sha256 (nomad.binary_sha256) was checked with the payload.
       # HashiCorp's package creates this user (and runs the agent as root,
       # which the Docker driver needs); mirror it.
       if ! id -u nomad >/dev/null 2>&1; then
@@ -612,7 +613,17 @@ tn_nomad() {
         TN_FILES_CHANGED=$((TN_FILES_CHANGED + 1))
       fi
       bin=$TN_NOMAD_BINARY_PATH
-      tn_put "$TN_FILES/nomad/nomad" "$bin" 0755 root:root nomad
+      if ((TN_NOMAD_SHIPPED)); then
+        # Its sha256 (nomad.binary_sha256) was checked with the payload.
+        tn_put "$TN_FILES/nomad/nomad" "$bin" 0755 root:root nomad
+      else
+        # Not shipped: the provisioner found it in place; make sure it still is.
+        sum=$(sha256sum <"$bin")
+        if [[ ${sum%% *} != "$TN_NOMAD_SHA256" ]]; then
+          tn_fail "$bin no longer has sha256 $TN_NOMAD_SHA256 (nomad.binary_sha256), which it had when the build looked: run the build again"
+        fi
+        echo "$bin is already the uploaded binary (sha256 $TN_NOMAD_SHA256)"
+      fi
       tn_put "$TN_FILES/nomad/nomad.service" "$TN_NOMAD_UNIT" 0644 root:root nomad unit
       ;;
     hashicorp-apt) bin=$TN_NOMAD_APT_PATH ;;
