@@ -87,9 +87,14 @@ func (s *Server) Close() {
 	s.Fake.Stop()
 }
 
-// Client is a storage client for this server, without credentials.
+// Options point a storage client at this server without credentials.
+func (s *Server) Options() []option.ClientOption {
+	return []option.ClientOption{option.WithEndpoint(s.URL + "/storage/v1/"), option.WithoutAuthentication()}
+}
+
+// Client is a storage client for this server.
 func (s *Server) Client(ctx context.Context) (*storage.Client, error) {
-	return storage.NewClient(ctx, option.WithEndpoint(s.URL+"/storage/v1/"), option.WithoutAuthentication())
+	return storage.NewClient(ctx, s.Options()...)
 }
 
 // SetFault installs (or, with nil, removes) a fault.
