@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"google.golang.org/api/option"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/postprocessor"
+	"github.com/tetranomad/packer-plugin-tetranomad/publish"
+)
+
+const publishSynopsis = "publish a rendered bundle to GCS and optionally label the image built for it"
+
+// Exit status of publish beyond exitOK and exitUsageOrIO: the bundle was
+// fine but publishing or labelling failed.
+const exitPublishFailed = 1
+
+// Client options for tests; nil means Application Default Credentials
+// (STORAGE_EMULATOR_HOST still redirects storage).
+var (
+	publishStorageOptions []option.ClientOption
+	publishComputeOptions []option.ClientOption
+)
+
+func init() {
+	subcommands["publish"] = subcommand{synopsis: publishSynopsis, run: runPublish}
+}
+
+func runPublish(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("bundle", "", "bundle `DIR` written by render or the provisioner (required)")
+	bucket := fs.String("bucket", "", "GCS `BUCKET`; defaults to the bundle's publish.bucket, and must equal it if the bundle has one")
+	prefix := fs.String("prefix", "", "object `PREFIX`; defaults to the bundle's publish.prefix, and must equal it if the bundle has a bucket")
+	labelImage := fs.String("label-image", "", "label this Compute Engine image, `PROJECT/IMAGE`, with the bundle id and versions")
+	concurrency := fs.Int("concurrency", publish.DefaultConcurrency, "parallel uploads")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad publish -bundle DIR [-bucket BUCKET] [-prefix PREFIX] [-label-image PROJECT/IMAGE]\n\n%s.\n"+
+			"Objects go to gs://BUCKET/PREFIX/bundles/<bundle-id>/ (immutable; unchanged ones are not uploaded again), then\n"+
+			"gs://BUCKET/PREFIX/latest.json names the bundle. Credentials: Application Default Credentials;\n"+
+			"STORAGE_EMULATOR_HOST selects an emulator. Prints bundle_id=, jobspec_url= and jobspec_object= lines on stdout.\n"+
+			"Exit status: 0 published, 1 publishing or labelling failed, 2 usage errors or an unreadable bundle.\n\n", capitalize(publishSynopsis))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsageOrIO
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "publish: "+format+"\n", a...)
+		fs.Usage()
+		return exitUsageOrIO
+	}
+	if *dir == "" || fs.NArg() > 0 {
+		return usageErr("-bundle is required, and there are no positional arguments")
+	}
+	if *concurrency < 1 || *concurrency > 256 {
+		return usageErr("-concurrency %d: use 1 to 256", *concurrency)
+	}
+	if *bucket != "" {
+		if err := publish.CheckBucket(*bucket); err != nil {
+			return usageErr("-bucket: %v", err)
+		}
+	}
+	var image *postprocessor.Image
+	if *labelImage != "" {
+		project, name, ok := strings.Cut(*labelImage, "/")
+		if !ok || project == "" || name == "" || strings.Contains(name, "/") {
+			return usageErr("-label-image %q: want PROJECT/IMAGE, e.g. my-project/tetra-nomad-1715000000", *labelImage)
+		}
+		image = &postprocessor.Image{Project: project, Name: name}
+	}
+
+	prep, err := postprocessor.Prepare(postprocessor.Job{
+		BundleDir:      *dir,
+		Bucket:         *bucket,
+		Prefix:         *prefix,
+		Concurrency:    *concurrency,
+		Image:          image,
+		Say:            func(s string) { fmt.Fprintln(stderr, s) },
+		StorageOptions: publishStorageOptions,
+		ComputeOptions: publishComputeOptions,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "publish: %v\n", err)
+		return exitUsageOrIO
+	}
+
+	// Ctrl-C stops uploads; latest.json is only written after all of them.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, err := prep.Run(ctx)
+	if out != nil && out.Publish != nil {
+		printResult(stdout, out.Publish)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "publish: %v\n", err)
+		return exitPublishFailed
+	}
+	return exitOK
+}
+
+// printResult writes key=value lines a pipeline can append to
+// $GITHUB_OUTPUT or eval.
+func printResult(w io.Writer, r *publish.Result) {
+	fmt.Fprintf(w, "bundle_id=%s\n", r.BundleID)
+	fmt.Fprintf(w, "jobspec_url=%s\n", r.JobspecURL)
+	fmt.Fprintf(w, "jobspec_object=%s\n", publish.GSURI(r.Target.Bucket, r.JobspecObject))
+}
