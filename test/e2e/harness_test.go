@@ -168,7 +168,7 @@ func (h *harness) setUp() error {
 	}
 	run(0, "ensure packer", func() (err error) { h.packer, err = ensureTool("packer", "TETRANOMAD_PACKER"); return })
 	run(1, "build plugin", h.buildPlugin)
-	run(2, "boot target", func() (err error) { h.target, err = startTarget("e2e", 0); return })
+	run(2, "boot target", func() (err error) { h.target, err = startTarget(uniqueName("e2e"), -1); return })
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {

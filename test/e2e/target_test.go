@@ -35,9 +35,14 @@ type target struct {
 // down even if this process dies without running its deferred calls (a panic
 // in a test, a -timeout, SIGKILL): a detached watchdog waits for this
 // process to exit and then runs `target/down`.
+// A negative slot lets `up` pick a free one, so runs can go side by side.
 func startTarget(name string, slot int) (*target, error) {
 	start := time.Now()
-	up := exec.Command(filepath.Join(scriptsDir, "up"), name, fmt.Sprint(slot))
+	slotArg := "auto"
+	if slot >= 0 {
+		slotArg = fmt.Sprint(slot)
+	}
+	up := exec.Command(filepath.Join(scriptsDir, "up"), name, slotArg)
 	var stdout bytes.Buffer
 	up.Stdout = &stdout
 	up.Stderr = os.Stderr
@@ -95,6 +100,12 @@ func (t *target) stop() {
 		logPhase("target/down %s: %v", t.Name, err)
 	}
 	logPhase("target %s down in %s", t.Name, time.Since(start).Round(time.Millisecond))
+}
+
+// uniqueName names a target after this test process, so concurrent runs on
+// one machine do not collide (target names are at most 11 characters).
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s%d", prefix, os.Getpid()%1000000)
 }
 
 func parseEnv(s string) map[string]string {

@@ -57,5 +57,5 @@ slot_node_ip() { echo "100.64.77.$((4 * $1 + 2))"; }
 state_dir() { echo "$E2E_STATE_ROOT/$1"; }
 
 valid_name() {
-  [[ $1 =~ ^[a-z][a-z0-9]{0,7}$ ]] || die "target name '$1' must be 1-8 lowercase letters/digits, starting with a letter (it names a netns and a veth)"
+  [[ $1 =~ ^[a-z][a-z0-9]{0,10}$ ]] || die "target name '$1' must be 1-11 lowercase letters/digits, starting with a letter (it names a netns and a veth)"
 }
