@@ -72,7 +72,7 @@ func (g *GCS) wrap(op, name string, err error) error {
 	case errors.Is(err, storage.ErrBucketNotExist) || (errors.As(err, &gerr) && gerr.Code == http.StatusNotFound && name == ""):
 		return fmt.Errorf("%s: bucket gs://%s does not exist (create it, or fix the bucket name): %w", op, g.name, err)
 	case errors.As(err, &gerr) && (gerr.Code == http.StatusForbidden || gerr.Code == http.StatusUnauthorized):
-		return fmt.Errorf("%s %s: permission denied: %w (the publishing identity needs roles/storage.objectUser, or objectCreator plus objectViewer, on the bucket)", op, GSURI(g.name, name), err)
+		return fmt.Errorf("%s %s: permission denied: %w (the publishing identity needs roles/storage.objectUser on the bucket: create, get and list objects, and delete to replace latest.json)", op, GSURI(g.name, name), err)
 	}
 	return fmt.Errorf("%s %s: %w", op, GSURI(g.name, name), err)
 }

@@ -38,6 +38,8 @@ type Server struct {
 	Host string
 	// Uploads counts upload requests that reached the fake server.
 	Uploads atomic.Int64
+	// Requests counts every request, of any kind.
+	Requests atomic.Int64
 
 	ts    *httptest.Server
 	mu    sync.Mutex
@@ -105,6 +107,7 @@ func (s *Server) SetFault(f Fault) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.Requests.Add(1)
 	next := s.Fake.HTTPHandler()
 	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/upload/storage/v1/") {
 		body, _ := io.ReadAll(r.Body)
@@ -173,4 +176,18 @@ func (s *Server) Names(bucket string) ([]string, error) {
 // Put stores an object directly, bypassing the API (for tampering tests).
 func (s *Server) Put(bucket, name string, data []byte) {
 	s.Fake.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: name}, Content: data})
+}
+
+// DeleteAll removes every object of bucket.
+func (s *Server) DeleteAll(bucket string) error {
+	names, err := s.Names(bucket)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := s.Fake.Backend().DeleteObject(bucket, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
