@@ -23,14 +23,17 @@ import (
 // packer and nomad binaries, the plugin installed in an isolated plugin
 // directory, and one running target.
 type harness struct {
-	packer     string
-	nomadOnce  sync.Once
-	nomad      string
-	nomadErr   error
-	pluginBin  string
-	packerEnv  []string
-	workDir    string
-	target     *target
+	packer    string
+	nomadOnce sync.Once
+	nomad     string
+	nomadErr  error
+	pluginBin string
+	packerEnv []string
+	workDir   string
+	target    *target
+	// pristine is a second target nothing provisions before the test that
+	// needs an untouched system; booted alongside the first to save its boot time.
+	pristine   *target
 	mu         sync.Mutex
 	extraDowns []*target
 }
@@ -161,7 +164,7 @@ func (h *harness) setUp() error {
 
 	// Independent phases run side by side: tools, plugin build, target boot.
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
+	errs := make([]error, 4)
 	run := func(i int, name string, f func() error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = timed(name, f) }()
@@ -169,6 +172,7 @@ func (h *harness) setUp() error {
 	run(0, "ensure packer", func() (err error) { h.packer, err = ensureTool("packer", "TETRANOMAD_PACKER"); return })
 	run(1, "build plugin", h.buildPlugin)
 	run(2, "boot target", func() (err error) { h.target, err = startTarget(uniqueName("e2e"), -1); return })
+	run(3, "boot pristine target", func() (err error) { h.pristine, err = startTarget(uniqueName("pre"), -1); return })
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
@@ -277,14 +281,16 @@ func (h *harness) teardown() {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, t := range h.extraDowns {
-		t.stop()
+	// All targets at once: each teardown is mostly waiting on the disk.
+	var wg sync.WaitGroup
+	for _, tg := range append(h.extraDowns, h.target, h.pristine) {
+		if tg != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); tg.stop() }()
+		}
 	}
-	h.extraDowns = nil
-	if h.target != nil {
-		h.target.stop()
-		h.target = nil
-	}
+	wg.Wait()
+	h.extraDowns, h.target, h.pristine = nil, nil, nil
 	if h.workDir != "" && os.Getenv("TETRANOMAD_E2E_KEEP") == "" {
 		_ = os.RemoveAll(h.workDir)
 	}

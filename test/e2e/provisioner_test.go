@@ -436,7 +436,7 @@ func checkPreflightFacts(t *testing.T, tg *target, m manifestDoc) {
 func TestPreflightMissingSymbol(t *testing.T) {
 	requireHarness(t)
 	requireProvisioner(t)
-	tg := freshTarget(t, uniqueName("pre"), -1)
+	tg := h.pristine
 	if out, _ := tg.exec(context.Background(), "grep", "-c", " "+missingSymbol+"$", "/proc/kallsyms"); strings.TrimSpace(out) != "0" {
 		t.Fatalf("%s unexpectedly exists in /proc/kallsyms (%s)", missingSymbol, out)
 	}
