@@ -465,3 +465,38 @@ func assertComplete(t *testing.T, f *fakeGCS, prefix string, b *bundle.Bundle) {
 		t.Errorf("bundle %s: manifest.json missing", b.Manifest.BundleID)
 	}
 }
+
+// Reads and listings are retried too, but not forever.
+func TestTransientReadErrors(t *testing.T) {
+	f := newFakeGCS(t)
+	target := publicTarget(f, "tn")
+	b := testBundle(t, 3, target, "a")
+	var lists atomic.Int64
+	failLists := int64(2)
+	f.SetRequestFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/o") && lists.Add(1) <= failLists {
+			http.Error(w, `{"error":{"code":503,"message":"backend unavailable"}}`, http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	if _, err := (&Publisher{Store: f.store(), Retry: fastRetry}).Publish(testCtx(t), b, target); err != nil {
+		t.Fatalf("two 503s on listing: %v", err)
+	}
+	if lists.Load() != 3 {
+		t.Errorf("%d listings, want 3", lists.Load())
+	}
+
+	lists.Store(0)
+	failLists = 1 << 30
+	_, err := (&Publisher{Store: f.store(), Retry: fastRetry}).Publish(testCtx(t), testBundle(t, 3, target, "b"), target)
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("listing always 503: err = %v", err)
+	}
+	if lists.Load() != int64(fastRetry.Attempts) {
+		t.Errorf("%d listings for a persistent 503, want %d", lists.Load(), fastRetry.Attempts)
+	}
+	if p, _ := f.pointer(t, "tn"); p.BundleID != b.Manifest.BundleID {
+		t.Errorf("latest.json changed by a failed publish")
+	}
+}

@@ -52,10 +52,11 @@ type GCS struct {
 	name   string
 }
 
-// NewGCS uses client for bucket. Reads keep the client's own retries
-// (idempotent); writes are retried by the publisher.
+// NewGCS uses client for bucket. Every call is a single attempt: the
+// publisher retries with a bound (the library's own retries of reads have
+// none but the context, so a bucket answering 503 forever would hang a CLI).
 func NewGCS(client *storage.Client, bucket string) *GCS {
-	return &GCS{bucket: client.Bucket(bucket), name: bucket}
+	return &GCS{bucket: client.Bucket(bucket).Retryer(storage.WithPolicy(storage.RetryNever)), name: bucket}
 }
 
 func remoteOf(a *storage.ObjectAttrs) Remote {
@@ -128,7 +129,7 @@ func (g *GCS) Create(ctx context.Context, obj Object, ifGeneration int64) (Remot
 	if ifGeneration != 0 {
 		cond = storage.Conditions{GenerationMatch: ifGeneration}
 	}
-	h := g.bucket.Object(obj.Name).If(cond).Retryer(storage.WithPolicy(storage.RetryNever))
+	h := g.bucket.Object(obj.Name).If(cond)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := h.NewWriter(wctx)

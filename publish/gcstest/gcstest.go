@@ -41,9 +41,10 @@ type Server struct {
 	// Requests counts every request, of any kind.
 	Requests atomic.Int64
 
-	ts    *httptest.Server
-	mu    sync.Mutex
-	fault Fault
+	ts        *httptest.Server
+	mu        sync.Mutex
+	fault     Fault
+	onRequest func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // Start creates the buckets and listens on a free loopback port.
@@ -106,8 +107,22 @@ func (s *Server) SetFault(f Fault) {
 	s.mu.Unlock()
 }
 
+// SetRequestFault installs (or, with nil, removes) a hook that sees every
+// request before anything else; it returns true when it has answered.
+func (s *Server) SetRequestFault(f func(w http.ResponseWriter, r *http.Request) bool) {
+	s.mu.Lock()
+	s.onRequest = f
+	s.mu.Unlock()
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.Requests.Add(1)
+	s.mu.Lock()
+	onRequest := s.onRequest
+	s.mu.Unlock()
+	if onRequest != nil && onRequest(w, r) {
+		return
+	}
 	next := s.Fake.HTTPHandler()
 	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/upload/storage/v1/") {
 		body, _ := io.ReadAll(r.Body)
