@@ -3,9 +3,11 @@ package quickstart
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -13,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/publish"
 )
 
 const (
@@ -192,7 +195,7 @@ func TestExampleBakeWorkflow(t *testing.T) {
 	}
 
 	// Every manifest field the summary reads with jq exists in manifest.json.
-	m := bundle.Manifest{BundleID: "id", Target: bundle.Target{Bucket: "b", Prefix: "p", Public: true}, Versions: bundle.Versions{Tetragon: "v1.7.0", Nomad: "1.10.5"}}
+	m := bundle.Manifest{BundleID: "id", Target: bundle.Target{Bucket: "b", Prefix: "p", Public: true, DownloadBaseURL: "https://cdn.example"}, Versions: bundle.Versions{Tetragon: "v1.7.0", Nomad: "1.10.5"}}
 	raw, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -201,12 +204,18 @@ func TestExampleBakeWorkflow(t *testing.T) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"bundle_id", "target.bucket", "target.prefix", "target.public", "versions.tetragon", "versions.nomad"} {
+	for _, path := range []string{"bundle_id", "target.bucket", "target.prefix", "target.public", "target.download_base_url", "versions.tetragon", "versions.nomad"} {
 		if !strings.Contains(summary, "."+path) {
 			t.Errorf("%s: the summary step does not read .%s (test out of date?)", bakeYML, path)
 		}
 		if !jsonHas(doc, path) {
 			t.Errorf("%s reads .%s from manifest.json, which has no such field", bakeYML, path)
+		}
+	}
+	// The URLs are the ones the publisher prints and the jobspec uses.
+	for _, tg := range []bundle.Target{{Bucket: "$bucket"}, {Bucket: "$bucket", Public: true, DownloadBaseURL: "$base"}} {
+		if u := publish.URL(tg, "$object"); !strings.Contains(summary, `url="`+u+`"`) {
+			t.Errorf("%s: the summary should build url=%q for %+v (publish.URL)", bakeYML, u, tg)
 		}
 	}
 	// The jobspec object the summary names is where the publisher puts it.
@@ -284,4 +293,67 @@ func provisionerAttr(t *testing.T, file, kind, name, attr string) string {
 	}
 	t.Fatalf("%s: no %s %q with %s", file, kind, name, attr)
 	return ""
+}
+
+// run-latest.sh reads latest.json as the publisher writes it and hands its
+// jobspec URL to nomad job plan, then nomad job run; stub gcloud and nomad
+// record what they were asked.
+func TestExampleNomadRunLatest(t *testing.T) {
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Skip("jq not found: apt-get install jq")
+	}
+	m := bundle.Manifest{BundleID: "0123456789abcdef0123", Versions: bundle.Versions{Tetragon: "v1.7.0", Nomad: "1.10.5"}}
+	target := bundle.Target{Bucket: "acme-bundles", Prefix: "prod"}
+	pointer, err := publish.NewPointer(&m, target, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantURL := publish.URL(target, bundle.ObjectName(target.Prefix, m.BundleID, bundle.JobspecPath))
+
+	stubs := t.TempDir()
+	pointerFile := filepath.Join(stubs, "latest.json")
+	logFile := filepath.Join(stubs, "nomad.log")
+	if err := os.WriteFile(pointerFile, pointer, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeStub(t, stubs, "gcloud", `[ "$*" = "storage cat gs://acme-bundles/prod/latest.json" ] || { echo "gcloud stub: unexpected $*" >&2; exit 1; }
+cat "`+pointerFile+`"`)
+	// nomad job plan exits 1 when allocations would change.
+	writeStub(t, stubs, "nomad", `echo "$*" >>"`+logFile+`"
+[ "$2" = plan ] && exit 1
+exit 0`)
+	env := []string{"PATH=" + stubs + string(os.PathListSeparator) + os.Getenv("PATH")}
+	script := examplePath("examples/nomad/run-latest.sh")
+
+	r := run(t, repoRoot, env, script, "-y", "acme-bundles", "prod")
+	if r.code != 0 {
+		t.Fatalf("run-latest.sh -y: %s", r)
+	}
+	log, _ := os.ReadFile(logFile)
+	want := "job plan " + wantURL + "\njob run " + wantURL + "\n"
+	if string(log) != want {
+		t.Errorf("nomad was called with:\n%s\nwant:\n%s", log, want)
+	}
+	if !strings.Contains(r.stdout, "bundle "+m.BundleID+": Tetragon v1.7.0") {
+		t.Errorf("run-latest.sh did not name the bundle and version:\n%s", r)
+	}
+
+	// Without -y, answering no stops after the plan.
+	os.Remove(logFile)
+	cmd := exec.Command(script, "acme-bundles", "prod")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader("n\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("run-latest.sh answering n: %v\n%s", err, out)
+	}
+	if log, _ := os.ReadFile(logFile); string(log) != "job plan "+wantURL+"\n" {
+		t.Errorf("answering n, nomad was called with:\n%s", log)
+	}
+}
+
+func writeStub(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 }
