@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -49,8 +50,18 @@ type Server struct {
 
 // Start creates the buckets and listens on a free loopback port.
 func Start(buckets ...string) (*Server, error) {
-	s := &Server{ts: httptest.NewUnstartedServer(nil)}
-	s.Host = s.ts.Listener.Addr().String()
+	return StartOn("127.0.0.1:0", buckets...)
+}
+
+// StartOn listens on addr instead (e.g. the host end of a test network
+// namespace's veth, so a VM under test can download public objects).
+func StartOn(addr string, buckets ...string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ts: &httptest.Server{Listener: ln, Config: &http.Server{}}}
+	s.Host = ln.Addr().String()
 	// PublicHost = our own address: path-style downloads and the storage
 	// client's XML reads are served here.
 	fake, err := fakestorage.NewServerWithOptions(fakestorage.Options{
