@@ -6,6 +6,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -155,6 +157,12 @@ func TestFullPath(t *testing.T) {
 		e.checkStubSaw(t, policies1)
 		e.waitRecords(t, policies1, 1, 90*time.Second)
 		e.checkMounts(t, alloc)
+		// Evidence for FULLPATH.md: without the wrapper, runc itself cannot
+		// start a privileged container on this machine.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := e.tg.exec(ctx, "docker", "run", "--rm", "--runtime=runc", "--privileged", "--entrypoint", "/bin/true", fpTetragonImg)
+		t.Logf("docker run --privileged with plain runc: err=%v %s", err, strings.TrimSpace(tail(out, 3)))
 	})
 	if t.Failed() {
 		return
@@ -186,7 +194,14 @@ func TestFullPath(t *testing.T) {
 		if bundle2 == bundle1 {
 			t.Fatalf("a changed policy published the same bundle id %s", bundle2)
 		}
-		// The old jobspec, unchanged, still runs the old policies.
+		// The first bundle's objects are untouched, and the old jobspec,
+		// unchanged, still runs the old policies.
+		for _, f := range m1.Files {
+			obj := fpPrefix + "/bundles/" + bundle1 + "/" + f.Path
+			if got := sha256Hex(e.gcs.object(t, obj)); got != f.SHA256 {
+				t.Errorf("after the second publish %s has sha256 %s, the first manifest says %s", obj, got, f.SHA256)
+			}
+		}
 		e.stopJob(t)
 		e.runJob(t, jobspec1)
 		e.checkStubSaw(t, policies1)
@@ -463,7 +478,7 @@ func (e *fpEnv) stopJob(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if out, err := e.nomadCmd(ctx, "job", "stop", "-purge", "tetragon"); err != nil {
+	if out, err := e.nomadCmd(ctx, "job", "stop", "-purge", "tetragon"); err != nil && !strings.Contains(err.Error(), "No job(s)") {
 		t.Fatalf("nomad job stop: %v\n%s", err, out)
 	}
 	// The containers are gone before the next run starts, or the stub's
@@ -605,6 +620,11 @@ func (e *fpEnv) waitRecords(t *testing.T, policies map[string]string, atLeast in
 	}
 }
 
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 func allEqual(m map[string]int, n int) bool {
 	for _, v := range m {
 		if v != n {
@@ -648,8 +668,21 @@ func (e *fpEnv) checkMounts(t *testing.T, a allocInfo) {
 			}
 		}
 	}
-	if out := e.tg.must(t, "docker", "inspect", "-f", "{{.HostConfig.Privileged}} {{.HostConfig.PidMode}} {{.HostConfig.LogConfig.Type}}", "export-"+a.ID); !strings.Contains(out, "fluentd") {
-		t.Errorf("export container log driver: %s", out)
+	if out := strings.TrimSpace(e.tg.must(t, "docker", "inspect", "-f", "{{.HostConfig.Privileged}} {{.HostConfig.PidMode}}", "tetragon-"+a.ID)); out != "true host" {
+		t.Errorf("tetragon container privileged/pid mode %q, want \"true host\"", out)
+	}
+	logCfg := e.tg.must(t, "docker", "inspect", "-f", "{{json .HostConfig.LogConfig}}", "export-"+a.ID)
+	for _, want := range []string{`"Type":"fluentd"`, `"fluentd-async":"true"`, `"tag":"` + fpTag + `"`, `"mode":"non-blocking"`} {
+		if !strings.Contains(logCfg, want) {
+			t.Errorf("export container log config %s lacks %s", strings.TrimSpace(logCfg), want)
+		}
+	}
+	// The one capability the runtime wrapper removed is the one this
+	// machine cannot grant (see capwrap and FULLPATH.md).
+	if log := e.tg.must(t, "cat", "/var/log/capwrap.log"); !strings.Contains(log, "dropped CAP_SYS_RESOURCE (") {
+		t.Errorf("capwrap log does not show exactly CAP_SYS_RESOURCE dropped:\n%s", log)
+	} else {
+		t.Logf("capwrap: %s", strings.TrimSpace(tail(log, 1)))
 	}
 }
 
@@ -703,7 +736,10 @@ func (e *fpEnv) tamperedPolicy(t *testing.T, jobspec string, m manifestDoc) {
 func (e *fpEnv) receiverDown(t *testing.T, jobspec string, policies map[string]string) {
 	e.stopJob(t)
 	e.stopReceiver()
-	e.tg.must(t, "truncate", "-s", "0", fpRecords)
+	// The export file lives in the host volume and survives the job; the
+	// sidecar (tail -F, like the real image) would resend its last lines.
+	// Start from empty files so "one record per policy" is exact.
+	e.tg.must(t, "truncate", "-s", "0", fpRecords, filepath.Join(logDir, "tetragon.log"))
 	e.runJob(t, jobspec)
 	time.Sleep(5 * time.Second)
 	if n := len(e.records(t)); n != 0 {
