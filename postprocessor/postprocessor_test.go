@@ -221,7 +221,7 @@ func TestPostProcessLabelFailure(t *testing.T) {
 	}
 	_, _, _, err := e.postProcessor(t, nil).PostProcess(context.Background(), &packersdk.MockUi{}, gceArtifact())
 	id := e.b.Manifest.BundleID
-	for _, s := range []string{"bundle " + id + " is published", "permission denied", "packer-plugin-tetranomad publish -bundle " + e.dir + " -label-image proj/tetra-img-1"} {
+	for _, s := range []string{"bundle " + id + " is published", "permission denied", "packer-plugin-tetranomad publish -bundle " + e.dir + " -bucket " + bucket + " -prefix fleet -label-image proj/tetra-img-1"} {
 		if err == nil || !strings.Contains(err.Error(), s) {
 			t.Errorf("error does not say %q: %v", s, err)
 		}
