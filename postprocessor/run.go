@@ -111,8 +111,12 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 		out.Labels = &lr
 	}
 	if err != nil {
-		return out, fmt.Errorf("bundle %s is published, but labelling image %s/%s failed: %w. To retry only the labels (nothing is uploaded again): packer-plugin-tetranomad publish -bundle %s -bucket %s -prefix %s -label-image %s/%s",
-			id, img.Project, img.Name, err, p.Job.BundleDir, p.Target.Bucket, p.Target.Prefix, img.Project, img.Name)
+		where := "-bucket " + p.Target.Bucket
+		if p.Target.Prefix != "" {
+			where += " -prefix " + p.Target.Prefix
+		}
+		return out, fmt.Errorf("bundle %s is published, but labelling image %s/%s failed: %w. To retry only the labels (nothing is uploaded again): packer-plugin-tetranomad publish -bundle %s %s -label-image %s/%s",
+			id, img.Project, img.Name, err, p.Job.BundleDir, where, img.Project, img.Name)
 	}
 	if out.Labels.Changed {
 		say(fmt.Sprintf("labelled image %s/%s: %s", img.Project, img.Name, formatLabels(imagelabel.ForManifest(&p.Bundle.Manifest))))
