@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path"
+	"strings"
 )
 
 // Paths inside a bundle directory.
@@ -51,6 +52,27 @@ type Target struct {
 	Prefix          string `json:"prefix,omitempty"`
 	Public          bool   `json:"public,omitempty"`
 	DownloadBaseURL string `json:"download_base_url,omitempty"`
+}
+
+// DefaultDownloadBaseURL is where public objects are read over https.
+const DefaultDownloadBaseURL = "https://storage.googleapis.com"
+
+// privateURLBase is the only GCS form Nomad's go-getter `gcs::` accepts (the
+// storage.googleapis.com/BUCKET form does not parse).
+const privateURLBase = "gcs::https://www.googleapis.com/storage/v1/"
+
+// URL is how a Nomad artifact block fetches an object of the target: https
+// from the download base for a public bucket, `gcs::` with the VM's service
+// account otherwise. The jobspec and the publisher's printed URLs both use it.
+func (t Target) URL(object string) string {
+	if t.Public {
+		base := strings.TrimRight(t.DownloadBaseURL, "/")
+		if base == "" {
+			base = DefaultDownloadBaseURL
+		}
+		return base + "/" + t.Bucket + "/" + object
+	}
+	return privateURLBase + t.Bucket + "/" + object
 }
 
 // SHA256Hex is the hex sha256 of data, the form used throughout the manifest.

@@ -292,11 +292,7 @@ func artifact(t *hclwrite.Body, d *model.Declaration, p PolicyFile, bundleID str
 // form with the VM's service account for a private bucket, plain https for a
 // public one.
 func PolicySource(p model.Publish, bundleID, bundlePath string) string {
-	object := bundle.ObjectName(p.Prefix, bundleID, bundlePath)
-	if p.Public {
-		return strings.TrimSuffix(p.DownloadBaseURL, "/") + "/" + p.Bucket + "/" + object
-	}
-	return "gcs::https://www.googleapis.com/storage/v1/" + p.Bucket + "/" + object
+	return p.Target().URL(bundle.ObjectName(p.Prefix, bundleID, bundlePath))
 }
 
 func inlineTemplate(t *hclwrite.Body, p PolicyFile) {

@@ -1,5 +1,7 @@
 package model
 
+import "github.com/tetranomad/packer-plugin-tetranomad/bundle"
+
 // Defaults a user gets from an empty declaration. Exported so renderers,
 // docs and tests refer to one value.
 const (
@@ -12,7 +14,6 @@ const (
 	DefaultNomadBridgeSubnet  = "172.26.64.0/20"
 	DefaultDockerBridgeCIDR   = "172.17.0.0/16"
 	DefaultForwardAddress     = "127.0.0.1:24224"
-	DefaultDownloadBaseURL    = "https://storage.googleapis.com"
 )
 
 // DefaultLibraryPolicies observe and never enforce, so an empty declaration
@@ -97,7 +98,7 @@ func (d *Declaration) ApplyDefaults() {
 	}
 
 	setString(&d.Publish.Prefix, "tetranomad")
-	setString(&d.Publish.DownloadBaseURL, DefaultDownloadBaseURL)
+	setString(&d.Publish.DownloadBaseURL, bundle.DefaultDownloadBaseURL)
 }
 
 func setString(p *string, v string) {

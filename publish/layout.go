@@ -17,17 +17,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 )
-
-// DefaultDownloadBaseURL is where public objects are read over https.
-const DefaultDownloadBaseURL = "https://storage.googleapis.com"
-
-// privateURLBase is the only GCS form Nomad's go-getter `gcs::` accepts.
-const privateURLBase = "gcs::https://www.googleapis.com/storage/v1/"
 
 // NoCache makes caches revalidate every https read (GCS caches public objects
 // for an hour by default), so a reader never gets a stale latest.json.
@@ -107,20 +100,6 @@ func BundleObjects(b *bundle.Bundle, t bundle.Target) ([]Object, error) {
 	return objs, nil
 }
 
-// URL is how a Nomad artifact block fetches an object of target t: https
-// from the download base for a public bucket, `gcs::` with the VM's service
-// account otherwise. It must stay equal to what the jobspec renders.
-func URL(t bundle.Target, object string) string {
-	if t.Public {
-		base := strings.TrimRight(t.DownloadBaseURL, "/")
-		if base == "" {
-			base = DefaultDownloadBaseURL
-		}
-		return base + "/" + t.Bucket + "/" + object
-	}
-	return privateURLBase + t.Bucket + "/" + object
-}
-
 // GSURI is the gs:// form people paste into gcloud.
 func GSURI(bucket, object string) string {
 	return "gs://" + bucket + "/" + object
@@ -147,7 +126,7 @@ func NewPointer(m *bundle.Manifest, t bundle.Target, now time.Time) Pointer {
 		BundleID:       m.BundleID,
 		Bucket:         t.Bucket,
 		JobspecObject:  jobspec,
-		JobspecURL:     URL(t, jobspec),
+		JobspecURL:     t.URL(jobspec),
 		ManifestObject: bundle.ObjectName(t.Prefix, m.BundleID, bundle.ManifestPath),
 		Contract:       m.Contract,
 		PublishedAt:    now.UTC().Truncate(time.Second),

@@ -60,25 +60,6 @@ func TestObjectChecksums(t *testing.T) {
 	}
 }
 
-func TestURL(t *testing.T) {
-	obj := "tn/bundles/abc/policies/x.yaml"
-	cases := []struct {
-		target bundle.Target
-		want   string
-	}{
-		{bundle.Target{Bucket: "b", Public: true}, "https://storage.googleapis.com/b/" + obj},
-		{bundle.Target{Bucket: "b", Public: true, DownloadBaseURL: "http://10.0.0.1:4443/"}, "http://10.0.0.1:4443/b/" + obj},
-		{bundle.Target{Bucket: "b"}, "gcs::https://www.googleapis.com/storage/v1/b/" + obj},
-		// The download base only matters for public buckets.
-		{bundle.Target{Bucket: "b", DownloadBaseURL: "http://x"}, "gcs::https://www.googleapis.com/storage/v1/b/" + obj},
-	}
-	for _, c := range cases {
-		if got := URL(c.target, obj); got != c.want {
-			t.Errorf("URL(%+v) = %q, want %q", c.target, got, c.want)
-		}
-	}
-}
-
 func TestResolveTarget(t *testing.T) {
 	rendered := &bundle.Manifest{BundleID: "id1", Target: bundle.Target{Bucket: "bkt", Prefix: "tn", Public: true}}
 	inline := &bundle.Manifest{BundleID: "id2"}

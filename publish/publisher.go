@@ -121,7 +121,7 @@ func (p *Publisher) Publish(ctx context.Context, b *bundle.Bundle, t bundle.Targ
 		PointerObject:  pointerName,
 		Objects:        len(objs),
 	}
-	res.JobspecURL = URL(t, res.JobspecObject)
+	res.JobspecURL = t.URL(res.JobspecObject)
 
 	// The pointer's generation is read before anything is uploaded, so a
 	// publisher that finishes while we upload makes our pointer write fail

@@ -72,7 +72,7 @@ func TestRenderedJobspecMatchesPublishedObjects(t *testing.T) {
 			// The publisher's URL function (used for latest.json and the
 			// printed jobspec URL) agrees with the renderer's.
 			for _, p := range b.Manifest.FilesWithRole(bundle.RolePolicy) {
-				if u := URL(target, bundle.ObjectName(target.Prefix, b.Manifest.BundleID, p.Path)); !sources[u] {
+				if u := target.URL(bundle.ObjectName(target.Prefix, b.Manifest.BundleID, p.Path)); !sources[u] {
 					t.Errorf("URL() gives %q for %s; the jobspec has no such source", u, p.Path)
 				}
 			}

@@ -106,7 +106,7 @@ func Render(d *model.Declaration, userPolicies []policy.File, pluginVersion stri
 		Policies: requirements(report, sources),
 	}}
 	if p := d.Publish; p.Bucket != "" {
-		b.Manifest.Target = bundle.Target{Bucket: p.Bucket, Prefix: p.Prefix, Public: p.Public, DownloadBaseURL: p.DownloadBaseURL}
+		b.Manifest.Target = p.Target()
 	}
 	add := func(p, role string, data []byte) {
 		if err == nil {

@@ -161,7 +161,7 @@ func TestBundleLayoutAndManifest(t *testing.T) {
 	if m.Versions != wantVersions {
 		t.Errorf("versions = %+v, want %+v", m.Versions, wantVersions)
 	}
-	if m.Target != (bundle.Target{Bucket: "acme-tetranomad-bundles", Prefix: "prod", DownloadBaseURL: model.DefaultDownloadBaseURL}) {
+	if m.Target != (bundle.Target{Bucket: "acme-tetranomad-bundles", Prefix: "prod", DownloadBaseURL: bundle.DefaultDownloadBaseURL}) {
 		t.Errorf("target = %+v", m.Target)
 	}
 	if len(m.Policies) != 2 || m.Policies[0].File != "policies/block-internet-egress.yaml" || m.Policies[1].File != "policies/log-file-access.yaml" {

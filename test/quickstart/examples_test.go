@@ -214,7 +214,7 @@ func TestExampleBakeWorkflow(t *testing.T) {
 	}
 	// The URLs are the ones the publisher prints and the jobspec uses.
 	for _, tg := range []bundle.Target{{Bucket: "$bucket"}, {Bucket: "$bucket", Public: true, DownloadBaseURL: "$base"}} {
-		if u := publish.URL(tg, "$object"); !strings.Contains(summary, `url="`+u+`"`) {
+		if u := tg.URL("$object"); !strings.Contains(summary, `url="`+u+`"`) {
 			t.Errorf("%s: the summary should build url=%q for %+v (publish.URL)", bakeYML, u, tg)
 		}
 	}
@@ -308,7 +308,7 @@ func TestExampleNomadRunLatest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantURL := publish.URL(target, bundle.ObjectName(target.Prefix, m.BundleID, bundle.JobspecPath))
+	wantURL := target.URL(bundle.ObjectName(target.Prefix, m.BundleID, bundle.JobspecPath))
 
 	stubs := t.TempDir()
 	pointerFile := filepath.Join(stubs, "latest.json")
