@@ -201,25 +201,14 @@ func ensureTool(tool, envVar string) (string, error) {
 	return executable(strings.TrimSpace(stdout.String()))
 }
 
-// executable checks that p is a runnable file. ensure-tool's `go build -o
-// TOOL .` lands in TOOL/TOOL when the module has a package directory of that
-// name (packer and nomad both do), so the cached "binary" can be a directory
-// holding it; accept that layout rather than fail.
+// executable checks that p is a runnable regular file.
 func executable(p string) (string, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return "", err
 	}
-	if fi.IsDir() {
-		inner := filepath.Join(p, filepath.Base(p))
-		if ifi, err := os.Stat(inner); err == nil && ifi.Mode().IsRegular() && ifi.Mode()&0o111 != 0 {
-			logPhase("warning: %s is a directory (ensure-tool built into TOOL/TOOL); using %s", p, inner)
-			return inner, nil
-		}
-		return "", fmt.Errorf("%s is a directory, not an executable", p)
-	}
-	if fi.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("%s is not executable", p)
+	if !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("%s is not an executable file", p)
 	}
 	return p, nil
 }
