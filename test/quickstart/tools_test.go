@@ -58,13 +58,13 @@ var (
 // find returns the binary's path, or a message saying exactly what is missing.
 func (tl tool) find() (string, string) {
 	if p := os.Getenv(tl.envVar); p != "" {
-		if bin, ok := executable(p, tl.name); ok {
+		if bin, ok := executable(p); ok {
 			return bin, ""
 		}
 		return "", fmt.Sprintf("%s=%s is not an executable %s", tl.envVar, p, tl.name)
 	}
 	for _, c := range tl.cached {
-		if bin, ok := executable(filepath.Join(cacheDir(), c), tl.name); ok {
+		if bin, ok := executable(filepath.Join(cacheDir(), c)); ok {
 			return bin, ""
 		}
 	}
@@ -76,16 +76,11 @@ func (tl tool) find() (string, string) {
 	return "", fmt.Sprintf("%s not found: %s", tl.name, tl.how)
 }
 
-// executable accepts a runnable file, or a directory holding one of the same
-// name: ensure-tool's `go build -o packer .` lands in packer/packer because
-// the packer and nomad modules have a package directory of that name.
-func executable(p, name string) (string, bool) {
+// executable accepts a regular, executable file.
+func executable(p string) (string, bool) {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return "", false
-	}
-	if fi.IsDir() {
-		return executable(filepath.Join(p, name), name)
 	}
 	return p, fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
