@@ -28,8 +28,6 @@ import (
 // Issue 6: the whole path on one machine. See FULLPATH.md for what is real
 // and what stands in.
 const (
-	fpName        = "fullpath"
-	fpSlot        = 11
 	fpBucket      = "tetranomad-e2e"
 	fpPrefix      = "e2e"
 	fpTag         = "tetragon.e2e"
@@ -119,7 +117,7 @@ func TestFullPath(t *testing.T) {
 		t.Logf("timing: %s %s", name, time.Since(since).Round(time.Millisecond))
 	}
 	e := &fpEnv{t: t, nomad: nomadBinary(t)}
-	e.tg = freshTarget(t, fpName, fpSlot)
+	e.tg = freshTarget(t, uniqueName("fp"), -1)
 	e.gcs = startFakeGCS(t, e.tg.HostIP)
 	e.addr = "http://" + net.JoinHostPort(e.tg.NodeIP, "4646")
 	e.fixtures()
