@@ -67,11 +67,7 @@ func TestRelativeLinksResolve(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// README-quickstart.md is written for the repository's README.md.
 		base := filepath.Dir(page)
-		if filepath.Base(page) == "README-quickstart.md" {
-			base = ".."
-		}
 		for _, m := range mdLink.FindAllStringSubmatch(fence.ReplaceAllString(string(data), ""), -1) {
 			link := m[1]
 			if strings.Contains(link, "://") || strings.HasPrefix(link, "/") || strings.HasPrefix(link, "mailto:") {

@@ -11,26 +11,23 @@ import (
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 )
 
-// quickStart returns the shell commands of the quick start, in order: from
-// the README's "## Quick start" section, or, until the README carries it,
-// from docs/README-quickstart.md (the text written for it).
+// quickStart returns the shell commands of the README's quick start (the
+// section whose heading starts with "## Quick start"), in order.
 func quickStart(t *testing.T) (source string, commands []string) {
 	t.Helper()
-	for _, rel := range []string{"README.md", "docs/README-quickstart.md"} {
-		data, err := os.ReadFile(filepath.Join(repoRoot, rel))
-		if err != nil {
-			continue
-		}
-		if cmds, ok := sectionCommands(string(data), "## Quick start"); ok {
-			return rel, cmds
-		}
+	data, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal(`no "## Quick start" section in README.md or docs/README-quickstart.md`)
-	return "", nil
+	cmds, ok := sectionCommands(string(data), "## Quick start")
+	if !ok || len(cmds) == 0 {
+		t.Fatal(`README.md has no "## Quick start" section with sh commands`)
+	}
+	return "README.md", cmds
 }
 
-// sectionCommands collects the lines of ```sh blocks in a section, without
-// comments.
+// sectionCommands collects the lines of ```sh blocks in the section whose
+// heading starts with heading, without comments.
 func sectionCommands(doc, heading string) ([]string, bool) {
 	var cmds []string
 	found, in, fence := false, false, false
@@ -44,7 +41,7 @@ func sectionCommands(doc, heading string) ([]string, bool) {
 			}
 			continue
 		case !fence && strings.HasPrefix(line, "## "):
-			in = strings.TrimSpace(line) == heading
+			in = strings.HasPrefix(strings.TrimSpace(line), heading)
 			found = found || in
 			continue
 		}
