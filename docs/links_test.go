@@ -43,10 +43,10 @@ func anchors(t *testing.T, path string) map[string]bool {
 	return out
 }
 
-// Every relative link in the docs and examples points at a file that exists,
-// and at a heading that exists when it names one.
+// Every relative link in the README, the docs and the examples points at a
+// file that exists, and at a heading that exists when it names one.
 func TestRelativeLinksResolve(t *testing.T) {
-	var pages []string
+	pages := []string{"../README.md"}
 	for _, root := range []string{".", "../examples"} {
 		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			if err != nil {
