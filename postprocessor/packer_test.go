@@ -8,33 +8,9 @@ import (
 	"testing"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/testbin"
 	"github.com/tetranomad/packer-plugin-tetranomad/publish/gcstest"
 )
-
-// findPacker: $TETRANOMAD_PACKER, the cached build, then PATH.
-func findPacker(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TETRANOMAD_PACKER"); p != "" {
-		return p
-	}
-	cache := os.Getenv("TETRANOMAD_CACHE")
-	if cache == "" {
-		cache = "/var/cache/tetranomad"
-	}
-	if p := filepath.Join(cache, "packer-1.11.2", "packer"); isExecutable(p) {
-		return p
-	}
-	if p, err := exec.LookPath("packer"); err == nil {
-		return p
-	}
-	t.Skip("packer not found: run test/tools/ensure-tool packer or set TETRANOMAD_PACKER")
-	return ""
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
 
 // A real `packer build` (null builder) runs the post-processor through the
 // plugin protocol: HCL decoding, Configure checks, the RPC'd artifact and UI,
@@ -43,7 +19,7 @@ func TestRealPackerRunsPostProcessor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin and runs packer")
 	}
-	packer := findPacker(t)
+	packer := testbin.Packer(t)
 	work := t.TempDir()
 
 	plugin := filepath.Join(work, "packer-plugin-tetranomad")

@@ -19,37 +19,12 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/testbin"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 )
 
 // These tests run the real nomad binary on rendered bundles: what hcl/v2
 // cannot tell (Nomad's own schema, its fmt, an agent accepting the drop-in).
-
-const cachedNomad = "/var/cache/tetranomad/nomad-1.10.5/nomad"
-
-// nomadBinary finds nomad: $TETRANOMAD_NOMAD, the cached build, then $PATH.
-func nomadBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TETRANOMAD_NOMAD"); p != "" {
-		if !isExecutableFile(p) {
-			t.Fatalf("TETRANOMAD_NOMAD=%s is not an executable file", p)
-		}
-		return p
-	}
-	if isExecutableFile(cachedNomad) {
-		return cachedNomad
-	}
-	if p, err := exec.LookPath("nomad"); err == nil {
-		return p
-	}
-	t.Skip("nomad not found: run test/tools/ensure-tool nomad or set TETRANOMAD_NOMAD")
-	return ""
-}
-
-func isExecutableFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
 
 // nomadEnv is the environment for nomad: without AWS_CA_BUNDLE (Nomad 1.10
 // agents fail to start with it) and with NOMAD_ADDR pointing at a closed
@@ -87,7 +62,7 @@ func writeBundle(t *testing.T, variant string) (string, *bundle.Bundle) {
 }
 
 func TestNomadFmtCheck(t *testing.T) {
-	nomad := nomadBinary(t)
+	nomad := testbin.Nomad(t)
 	for _, variant := range sortedVariants() {
 		dir, b := writeBundle(t, variant)
 		for _, f := range b.Manifest.Files {
@@ -102,7 +77,7 @@ func TestNomadFmtCheck(t *testing.T) {
 }
 
 func TestNomadConfigValidate(t *testing.T) {
-	nomad := nomadBinary(t)
+	nomad := testbin.Nomad(t)
 	existing, err := filepath.Abs("testdata/nomad/existing-client.hcl")
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +99,7 @@ func TestNomadConfigValidate(t *testing.T) {
 // The validation is not vacuous: a drop-in with a host volume Nomad cannot
 // accept is refused.
 func TestNomadConfigValidateRefusesABrokenDropIn(t *testing.T) {
-	nomad := nomadBinary(t)
+	nomad := testbin.Nomad(t)
 	dir, b := writeBundle(t, "default")
 	dropIn := filepath.Join(dir, "nomad", "tetragon.hcl")
 	broken := strings.Replace(string(b.Content["nomad/tetragon.hcl"]), `path      = "/sys/kernel/btf/vmlinux"`, `path      = ""`, 1)
@@ -138,7 +113,7 @@ func TestNomadConfigValidateRefusesABrokenDropIn(t *testing.T) {
 }
 
 func TestNomadJobValidate(t *testing.T) {
-	nomad := nomadBinary(t)
+	nomad := testbin.Nomad(t)
 	for _, variant := range sortedVariants() {
 		dir, _ := writeBundle(t, variant)
 		out, err := runNomad(t, nomad, "job", "validate", filepath.Join(dir, bundle.JobspecPath))
@@ -152,7 +127,7 @@ func TestNomadJobValidate(t *testing.T) {
 // and the contract meta. Host volume paths point into a temporary directory
 // so the agent can start anywhere; ports are free ones on 127.0.0.1.
 func TestNomadAgentRegistersTheDropIn(t *testing.T) {
-	nomad := nomadBinary(t)
+	nomad := testbin.Nomad(t)
 	tmp := t.TempDir()
 	btf := filepath.Join(tmp, "btf", "vmlinux")
 	logs := filepath.Join(tmp, "logs")
