@@ -140,7 +140,7 @@ func (w *walkthrough) step(t *testing.T, args []string) {
 
 	case len(args) == 4 && args[0] == "packer" && args[1] == "plugins" && args[2] == "install":
 		// The release download comes from GitHub; install the same plugin
-		// built from the Go module proxy instead (scripts/ensure-googlecompute).
+		// built from the Go module proxy instead (test/tools/ensure-tool packer-plugin-googlecompute).
 		w.packer = need(t, packerTool)
 		if args[3] != "github.com/hashicorp/googlecompute" {
 			t.Fatalf("the quick start installs %s; only github.com/hashicorp/googlecompute has an offline build here", args[3])

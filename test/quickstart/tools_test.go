@@ -52,7 +52,7 @@ var (
 		"install terraform or set TETRANOMAD_TERRAFORM"}
 	googlecomputeTool = tool{"packer-plugin-googlecompute", "TETRANOMAD_GOOGLECOMPUTE",
 		[]string{"packer-plugin-googlecompute-1.2.5/packer-plugin-googlecompute"}, "",
-		"run scripts/ensure-googlecompute or set TETRANOMAD_GOOGLECOMPUTE"}
+		"run test/tools/ensure-tool packer-plugin-googlecompute or set TETRANOMAD_GOOGLECOMPUTE"}
 )
 
 // find returns the binary's path, or a message saying exactly what is missing.
