@@ -2,8 +2,6 @@ package clientconfig
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,10 +11,9 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/golden"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 func parse(t testing.TB, src string) *model.Declaration {
 	t.Helper()
@@ -77,25 +74,8 @@ func TestGolden(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.golden, func(t *testing.T) {
 			got := c.render(parse(t, c.decl))
-			checkGolden(t, filepath.Join("testdata", c.golden), got)
+			golden.Check(t, filepath.Join("testdata", c.golden), got)
 		})
-	}
-}
-
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the rendering (go test -update rewrites it):\n--- got\n%s", path, got)
 	}
 }
 

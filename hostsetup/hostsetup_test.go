@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,11 +14,10 @@ import (
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 	"github.com/tetranomad/packer-plugin-tetranomad/clientconfig"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/golden"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // declaration prepares a declaration after mod changed the zero value.
 func declaration(t testing.TB, mod func(d *model.Declaration)) *model.Declaration {
@@ -104,44 +102,10 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", name+".sh"), p.Script)
-			golden(t, filepath.Join("testdata", name+".files"), []byte(filesListing(p)))
+			golden.Check(t, filepath.Join("testdata", name+".sh"), p.Script)
+			golden.Check(t, filepath.Join("testdata", name+".files"), []byte(filesListing(p)))
 		})
 	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./hostsetup -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the rendered output (run go test ./hostsetup -update and review the diff):\n%s", path, firstDiff(string(want), string(got)))
-	}
-}
-
-func firstDiff(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n  want %q\n  got  %q", i+1, w, g)
-		}
-	}
-	return "(only line endings differ)"
 }
 
 func TestShellcheck(t *testing.T) {

@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,10 +14,9 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/golden"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 const policyA = `apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
@@ -101,20 +98,7 @@ func TestGolden(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.golden, func(t *testing.T) {
 			got := render(t, v.decl, v.policies, "0123456789abcdef0123")
-			path := filepath.Join("testdata", v.golden)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from the rendering (go test -update rewrites it):\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", v.golden), got)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package render
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,11 +11,10 @@ import (
 	"testing"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/golden"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden bundles under testdata/golden/")
 
 const testPluginVersion = "0.0.0-test"
 
@@ -72,7 +70,7 @@ func TestGoldenBundles(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := renderFile(t, goldenVariants[name])
 			dir := filepath.Join("testdata", "golden", name)
-			if *update {
+			if golden.Updating() {
 				if err := b.WriteDir(dir); err != nil {
 					t.Fatal(err)
 				}

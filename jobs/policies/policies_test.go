@@ -1,17 +1,14 @@
 package policies
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/golden"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 var defaults = Values{
 	DockerBridgeCIDR: "172.17.0.0/16",
@@ -143,19 +140,7 @@ func TestEgressGolden(t *testing.T) {
 			if string(again) != string(got) {
 				t.Fatal("Render is not deterministic")
 			}
-			path := filepath.Join("testdata", "block-internet-egress."+name+".yaml")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./jobs/policies -run Golden -update)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("rendered egress policy differs from %s:\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", "block-internet-egress."+name+".yaml"), got)
 		})
 	}
 }
