@@ -18,37 +18,25 @@ import (
 // (the model refuses it as a drop-in name when the base config is enabled).
 const BaseFileName = "client.hcl"
 
-// HostVolume is one host volume as the client declares it. The jobspec
+// HostVolume is one host volume as the client declares it; the jobspec
 // renderer uses the same list, so a volume's read-only flag is decided once.
-type HostVolume struct {
-	Role     string // "btf", "logs", "bpffs": the jobspec's volume label
-	Name     string
-	Path     string
-	ReadOnly bool
-}
+type HostVolume = model.RoleVolume
 
-// HostVolumes lists the declaration's host volumes in a fixed order. BTF is
-// only read; Tetragon writes its export file into logs and pins maps in
-// bpffs.
-func HostVolumes(d *model.Declaration) []HostVolume {
-	v := d.HostVolumes
-	return []HostVolume{
-		{Role: "btf", Name: v.BTF.Name, Path: v.BTF.Path, ReadOnly: true},
-		{Role: "logs", Name: v.Logs.Name, Path: v.Logs.Path, ReadOnly: false},
-		{Role: "bpffs", Name: v.BPFFS.Name, Path: v.BPFFS.Path, ReadOnly: false},
-	}
-}
+// HostVolumes lists the declaration's host volumes in a fixed order.
+func HostVolumes(d *model.Declaration) []HostVolume { return d.HostVolumes.Roles() }
 
 // DropIn renders the client drop-in: the host volumes, Nomad's bridge subnet,
 // the contract hash in node meta, and a Docker plugin that allows privileged
 // containers. Host volumes reach Docker as bind mounts, so the plugin needs
 // no `volumes` setting.
 func DropIn(d *model.Declaration) []byte {
+	contract := d.Contract()
+	hash := contract.Hash()
 	f := hclwrite.NewEmptyFile()
 	root := f.Body()
 	comment(root,
 		"Rendered by tetranomad. The Tetragon job relies on every value in this file",
-		"(contract "+d.Contract().Hash()+"); change the declaration and render again.")
+		"(contract "+hash+"); change the declaration and render again.")
 
 	client := root.AppendNewBlock("client", nil).Body()
 	client.SetAttributeValue("bridge_network_subnet", cty.StringVal(d.Nomad.BridgeNetworkSubnet))
@@ -60,14 +48,14 @@ func DropIn(d *model.Declaration) []byte {
 	}
 	client.AppendNewline()
 	meta := client.AppendNewBlock("meta", nil).Body()
-	meta.SetAttributeValue(model.ContractMetaKey, cty.StringVal(d.Contract().Hash()))
+	meta.SetAttributeValue(model.ContractMetaKey, cty.StringVal(hash))
 
 	root.AppendNewline()
 	docker := root.AppendNewBlock("plugin", []string{"docker"}).Body()
 	config := docker.AppendNewBlock("config", nil).Body()
 	// Sets the driver attribute driver.docker.privileged.enabled, which the
 	// jobspec constrains on.
-	config.SetAttributeValue("allow_privileged", cty.BoolVal(d.Contract().Privileged))
+	config.SetAttributeValue("allow_privileged", cty.BoolVal(contract.Privileged))
 	return f.Bytes()
 }
 

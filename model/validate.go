@@ -218,25 +218,22 @@ func (d *Declaration) validateNomad(ps *Problems) {
 }
 
 func (d *Declaration) validateHostVolumes(ps *Problems) {
-	vols := []struct {
-		path string
-		v    HostVolume
-	}{{"host_volumes.btf", d.HostVolumes.BTF}, {"host_volumes.logs", d.HostVolumes.Logs}, {"host_volumes.bpffs", d.HostVolumes.BPFFS}}
 	names := map[string]string{}
 	paths := map[string]string{}
-	for _, vol := range vols {
-		if !volumeName.MatchString(vol.v.Name) {
-			ps.add(vol.path+".name", "%q is not a host volume name (letters, digits, '_', '-')", vol.v.Name)
-		} else if other, dup := names[vol.v.Name]; dup {
-			ps.add(vol.path+".name", "%q is also %s.name; every host volume needs its own name", vol.v.Name, other)
+	for _, vol := range d.HostVolumes.Roles() {
+		at := "host_volumes." + vol.Role
+		if !volumeName.MatchString(vol.Name) {
+			ps.add(at+".name", "%q is not a host volume name (letters, digits, '_', '-')", vol.Name)
+		} else if other, dup := names[vol.Name]; dup {
+			ps.add(at+".name", "%q is also %s.name; every host volume needs its own name", vol.Name, other)
 		} else {
-			names[vol.v.Name] = vol.path
+			names[vol.Name] = at
 		}
-		if absolute(ps, vol.path+".path", vol.v.Path) {
-			if other, dup := paths[vol.v.Path]; dup {
-				ps.add(vol.path+".path", "%q is also %s.path", vol.v.Path, other)
+		if absolute(ps, at+".path", vol.Path) {
+			if other, dup := paths[vol.Path]; dup {
+				ps.add(at+".path", "%q is also %s.path", vol.Path, other)
 			}
-			paths[vol.v.Path] = vol.path
+			paths[vol.Path] = at
 		}
 	}
 }
