@@ -47,15 +47,16 @@ func (d *Declaration) Prepare() error {
 }
 
 var (
-	semverTag   = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)$`)
-	imageRef    = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
-	volumeName  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	fileName    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
-	jobID       = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
-	sha256Hex   = regexp.MustCompile(`^[a-f0-9]{64}$`)
-	dockerSize  = regexp.MustCompile(`^[0-9]+[kmg]$`)
-	bucketName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$`)
-	nomadSemver = regexp.MustCompile(`^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$`)
+	semverTag     = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)$`)
+	imageRef      = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
+	volumeName    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	fileName      = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+	jobID         = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+	sha256Hex     = regexp.MustCompile(`^[a-f0-9]{64}$`)
+	dockerSize    = regexp.MustCompile(`^[0-9]+[kmg]$`)
+	bucketName    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$`)
+	interfaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+	nomadSemver   = regexp.MustCompile(`^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$`)
 )
 
 // tetragonManagedFlags are set from typed fields; a second copy in extra_args
@@ -181,7 +182,7 @@ func (d *Declaration) validateNomad(ps *Problems) {
 		ps.add("nomad.base_config.node_pool", "%q is not a node pool a client can join", b.NodePool)
 	}
 	absolute(ps, "nomad.base_config.data_dir", b.DataDir)
-	if b.BindInterface != "" && !regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`).MatchString(b.BindInterface) {
+	if b.BindInterface != "" && !interfaceName.MatchString(b.BindInterface) {
 		ps.add("nomad.base_config.bind_interface", "%q is not a network interface name like \"ens4\"", b.BindInterface)
 	}
 	if b.ServerJoinTag == "" && (b.ServerJoinProject != "" || b.ServerJoinZonePattern != "") {
