@@ -14,12 +14,7 @@ import (
 	"github.com/tetranomad/packer-plugin-tetranomad/policy/schema"
 )
 
-func init() {
-	subcommands["lint"] = subcommand{
-		synopsis: "check TracingPolicy files against Tetragon's schema and the rules that matter on Nomad",
-		run:      runLint,
-	}
-}
+const lintSynopsis = "check TracingPolicy files against Tetragon's schema and the rules that matter on Nomad"
 
 // lintJSON is the -format json document. Field order is fixed by the struct
 // and findings are sorted, so CI can diff it.

@@ -70,7 +70,7 @@ func run(args ...string) (int, string, string) {
 }
 
 func TestLintRegistered(t *testing.T) {
-	sc, ok := subcommands["lint"]
+	sc, ok := commands()["lint"]
 	if !ok || sc.synopsis == "" || sc.run == nil {
 		t.Fatal("lint subcommand not registered")
 	}

@@ -19,12 +19,19 @@ type subcommand struct {
 	run      func(args []string, stdout, stderr io.Writer) int
 }
 
-// subcommands is filled by init functions in this package, one file per subcommand.
-var subcommands = map[string]subcommand{}
+// commands lists every subcommand for people and CI, one explicit table as in
+// Nomad's command.Commands; each lives in its own file.
+func commands() map[string]subcommand {
+	return map[string]subcommand{
+		"lint":    {synopsis: lintSynopsis, run: runLint},
+		"publish": {synopsis: publishSynopsis, run: runPublish},
+		"render":  {synopsis: renderSynopsis, run: runRender},
+	}
+}
 
 func main() {
 	if len(os.Args) > 1 {
-		if sc, ok := subcommands[os.Args[1]]; ok {
+		if sc, ok := commands()[os.Args[1]]; ok {
 			os.Exit(sc.run(os.Args[2:], os.Stdout, os.Stderr))
 		}
 		switch os.Args[1] {
@@ -46,13 +53,14 @@ func main() {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "packer-plugin-tetranomad %s\n\n", version.PluginVersion.FormattedVersion())
 	fmt.Fprintln(w, "Packer loads this binary as a plugin (describe, start). Commands for people and CI:")
-	names := make([]string, 0, len(subcommands))
-	for name := range subcommands {
+	table := commands()
+	names := make([]string, 0, len(table))
+	for name := range table {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", name, subcommands[name].synopsis)
+		fmt.Fprintf(w, "  %-8s %s\n", name, table[name].synopsis)
 	}
 	fmt.Fprintln(w, "\nRun 'packer-plugin-tetranomad COMMAND -h' for a command's flags.")
 }

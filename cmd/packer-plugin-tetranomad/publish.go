@@ -30,10 +30,6 @@ var (
 	publishComputeOptions []option.ClientOption
 )
 
-func init() {
-	subcommands["publish"] = subcommand{synopsis: publishSynopsis, run: runPublish}
-}
-
 func runPublish(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -21,10 +21,6 @@ const (
 	renderSynopsis = "render a bundle (client config, jobspec, policies, manifest) from a declaration file"
 )
 
-func init() {
-	subcommands["render"] = subcommand{synopsis: renderSynopsis, run: runRender}
-}
-
 func runRender(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	fs.SetOutput(stderr)

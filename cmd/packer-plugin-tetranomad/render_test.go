@@ -179,7 +179,7 @@ func TestRenderUsageAndIOErrors(t *testing.T) {
 }
 
 func TestRenderIsRegistered(t *testing.T) {
-	sc, ok := subcommands["render"]
+	sc, ok := commands()["render"]
 	if !ok || sc.synopsis == "" {
 		t.Fatal("render is not a registered subcommand")
 	}
