@@ -92,49 +92,16 @@ func fileSHA256(t *testing.T, path string) string {
 	return hex.EncodeToString(hash.Sum(nil))
 }
 
-// stubImage returns a docker-importable tarball of a static busybox (Debian's
-// busybox-static, downloaded by apt on the host, never installed): there is
-// no registry to pull images from.
+// stubImage returns a docker-importable tarball of a static busybox, built
+// once and cached by target/stub-image.
 func stubImage(t *testing.T) string {
 	t.Helper()
-	cache := os.Getenv("TETRANOMAD_CACHE")
-	if cache == "" {
-		cache = "/var/cache/tetranomad"
+	cmd := exec.Command(filepath.Join(scriptsDir, "stub-image"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("test/e2e/target/stub-image: %v\n%s", err, tail(stderr.String(), 20))
 	}
-	tarball := filepath.Join(cache, "stub-busybox-image.tar")
-	if _, err := os.Stat(tarball); err == nil {
-		return tarball
-	}
-	dir := t.TempDir()
-	run := func(name string, args ...string) {
-		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Dir = dir
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("stub image: %s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
-		}
-	}
-	run("apt-get", "download", "-q", "busybox-static")
-	debs, _ := filepath.Glob(filepath.Join(dir, "busybox-static_*.deb"))
-	if len(debs) != 1 {
-		t.Fatalf("stub image: apt-get download busybox-static left %v", debs)
-	}
-	run("dpkg-deb", "-x", debs[0], "x")
-	root := filepath.Join(dir, "image")
-	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run("cp", "x/bin/busybox", "image/bin/busybox")
-	for _, applet := range []string{"sh", "ip", "cat", "echo", "sleep", "ls"} {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", applet)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run("tar", "-C", "image", "-cf", tarball+".tmp", ".")
-	if err := os.Rename(tarball+".tmp", tarball); err != nil {
-		t.Fatal(err)
-	}
-	return tarball
+	return strings.TrimSpace(string(out))
 }
