@@ -18,12 +18,6 @@ import (
 // (the model refuses it as a drop-in name when the base config is enabled).
 const BaseFileName = "client.hcl"
 
-// HostVolume is one host volume as the client declares it; the jobspec
-// renderer uses the same list, so a volume's read-only flag is decided once.
-type HostVolume = model.RoleVolume
-
-// HostVolumes lists the declaration's host volumes in a fixed order.
-func HostVolumes(d *model.Declaration) []HostVolume { return d.HostVolumes.Roles() }
 
 // DropIn renders the client drop-in: the host volumes, Nomad's bridge subnet,
 // the contract hash in node meta, and a Docker plugin that allows privileged
@@ -40,7 +34,7 @@ func DropIn(d *model.Declaration) []byte {
 
 	client := root.AppendNewBlock("client", nil).Body()
 	client.SetAttributeValue("bridge_network_subnet", cty.StringVal(d.Nomad.BridgeNetworkSubnet))
-	for _, v := range HostVolumes(d) {
+	for _, v := range d.HostVolumes.Roles() {
 		client.AppendNewline()
 		hv := client.AppendNewBlock("host_volume", []string{v.Name}).Body()
 		hv.SetAttributeValue("path", cty.StringVal(v.Path))

@@ -13,9 +13,6 @@ const Marker = "##tetranomad"
 // payloadMarker is the line after which the archive of data files starts.
 const payloadMarker = "__TETRANOMAD_PAYLOAD__"
 
-// Steps in the order the script runs them.
-var Steps = []string{"preflight", "packages", "docker", "logging", "nomad"}
-
 // EventKind says what a line of the script's output is.
 type EventKind int
 

@@ -21,7 +21,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
-	"github.com/tetranomad/packer-plugin-tetranomad/clientconfig"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 )
 
@@ -172,7 +171,7 @@ func renderGroup(g *hclwrite.Body, d *model.Declaration, policies []PolicyFile, 
 	portBlock(network, MetricsPortLabel, d.Tetragon.MetricsPort)
 	portBlock(network, HealthPortLabel, d.Tetragon.HealthPort)
 
-	for _, v := range clientconfig.HostVolumes(d) {
+	for _, v := range d.HostVolumes.Roles() {
 		g.AppendNewline()
 		vol := g.AppendNewBlock("volume", []string{v.Role}).Body()
 		setString(vol, "type", "host")
@@ -227,7 +226,7 @@ func renderTetragonTask(t *hclwrite.Body, d *model.Declaration, policies []Polic
 		setBool(mount, "readonly", true)
 	}
 
-	for _, v := range clientconfig.HostVolumes(d) {
+	for _, v := range d.HostVolumes.Roles() {
 		t.AppendNewline()
 		vm := t.AppendNewBlock("volume_mount", nil).Body()
 		setString(vm, "volume", v.Role)

@@ -157,11 +157,11 @@ func TestProvisionUploadsOnceRunsOnce(t *testing.T) {
 	text := ui.Text()
 	for _, line := range []string{
 		"say: tetranomad: [preflight] checking the VM before changing anything",
-		"message: tetranomad: [preflight] OS: Debian GNU/Linux 12 (bookworm), amd64, kernel 6.1.0-28-cloud-amd64",
-		"message: tetranomad: [packages] every package is already installed",
+		"say: tetranomad: [preflight] OS: Debian GNU/Linux 12 (bookworm), amd64, kernel 6.1.0-28-cloud-amd64",
+		"say: tetranomad: [packages] every package is already installed",
 		"say: tetranomad: [nomad] Nomad client (nomad.install = binary)",
 		"say: tetranomad: no changes",
-		"message: tetranomad: [setup] tetranomad 0.1.0-dev, bundle X",
+		"say: tetranomad: [setup] tetranomad 0.1.0-dev, bundle X",
 	} {
 		if !strings.Contains(text, line+"\n") && !strings.HasSuffix(text, line) {
 			t.Errorf("UI lacks %q:\n%s", line, text)

@@ -90,7 +90,7 @@ func (s *stepStream) line(raw string) {
 		if len(s.output) > keptLines {
 			s.output = s.output[len(s.output)-keptLines:]
 		}
-		s.ui.Message("tetranomad: [" + s.step + "] " + text)
+		s.ui.Say("tetranomad: [" + s.step + "] " + text)
 	}
 }
 

@@ -188,12 +188,14 @@ func (s *Server) Object(bucket, name string) (fakestorage.Object, bool) {
 
 // Names lists every object name in bucket.
 func (s *Server) Names(bucket string) ([]string, error) {
-	objs, _, err := s.Fake.ListObjectsWithOptions(bucket, fakestorage.ListOptions{})
+	// MaxResults 0 lists everything in one page (fakestorage/object.go,
+	// ListObjectsWithOptionsPaginated, fake-gcs-server v1.56.1).
+	resp, err := s.Fake.ListObjectsWithOptionsPaginated(bucket, fakestorage.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(objs))
-	for _, o := range objs {
+	out := make([]string, 0, len(resp.Objects))
+	for _, o := range resp.Objects {
 		out = append(out, o.Name)
 	}
 	return out, nil
