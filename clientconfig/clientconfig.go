@@ -18,7 +18,6 @@ import (
 // (the model refuses it as a drop-in name when the base config is enabled).
 const BaseFileName = "client.hcl"
 
-
 // DropIn renders the client drop-in: the host volumes, Nomad's bridge subnet,
 // the contract hash in node meta, and a Docker plugin that allows privileged
 // containers. Host volumes reach Docker as bind mounts, so the plugin needs

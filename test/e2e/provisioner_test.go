@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -283,19 +284,22 @@ func checkNomadNode(t *testing.T, tg *target, m manifestDoc) {
 		Meta map[string]string
 	}
 	addr := "http://" + net.JoinHostPort(tg.NodeIP, "4646")
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	var out string
+	err := waitFor(90*time.Second, 2*time.Second, func() (bool, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		out, err := tg.exec(ctx, "nomad", "node", "status", "-address="+addr, "-self", "-json")
-		cancel()
-		if err == nil && json.Unmarshal([]byte(out), &node) == nil && node.Status == "ready" && node.Drivers["docker"].Healthy {
-			break
+		defer cancel()
+		var err error
+		if out, err = tg.exec(ctx, "nomad", "node", "status", "-address="+addr, "-self", "-json"); err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nomad node at %s not ready with a healthy docker driver after 90s (err=%v):\n%s\nagent log:\n%s",
-				addr, err, tail(out, 20), tg.sh(t, "journalctl -u nomad --no-pager -n 40 || true"))
+		if err := json.Unmarshal([]byte(out), &node); err != nil {
+			return false, err
 		}
-		time.Sleep(2 * time.Second)
+		return node.Status == "ready" && node.Drivers["docker"].Healthy, fmt.Errorf("status %q, docker healthy %v", node.Status, node.Drivers["docker"].Healthy)
+	})
+	if err != nil {
+		t.Fatalf("nomad node at %s not ready with a healthy docker driver: %v\n%s\nagent log:\n%s",
+			addr, err, tail(out, 20), tg.sh(t, "journalctl -u nomad --no-pager -n 40 || true"))
 	}
 	for name, want := range map[string]struct {
 		path     string
