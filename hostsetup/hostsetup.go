@@ -28,6 +28,12 @@ import (
 //go:embed setup.sh
 var scriptBody []byte
 
+// OpsAgentMergeScript merges the rendered Ops Agent configuration into the
+// VM's config.yaml (python3 with PyYAML, run by the script).
+//
+//go:embed opsagent_merge.py
+var OpsAgentMergeScript []byte
+
 // Where the script installs Nomad when it uploads the binary. /usr/local/bin
 // keeps it apart from a dpkg-managed /usr/bin/nomad.
 const (
@@ -54,6 +60,7 @@ const (
 	unitFile          = "nomad/nomad.service"
 	orderingFile      = "nomad/ordering.conf"
 	opsAgentFile      = "logging/config.yaml"
+	opsAgentMergeFile = "logging/merge.py"
 	fluentdFile       = "logging/tetragon.conf"
 	nomadConfigPrefix = "nomad/config/"
 )
@@ -141,6 +148,7 @@ func Render(in Input) (*Payload, error) {
 			return nil, err
 		}
 		add(opsAgentFile, 0o644, cfg)
+		add(opsAgentMergeFile, 0o644, OpsAgentMergeScript)
 	case model.AgentGoogleFluentd:
 		add(fluentdFile, 0o644, FluentdConfig(d))
 	}
