@@ -146,6 +146,13 @@ func OpsAgentConfig(d *model.Declaration) ([]byte, error) {
 // parses it, keep_time_key leaves it in jsonPayload too, and the filter
 // (reserve_time false) stamps the event with it
 // (fluent/fluentd@v1.16.2:lib/fluent/plugin/filter_parser.rb).
+//
+// json_parser json: without Oj fluentd falls back to Yajl, whose load
+// returns {} for the first fragment of a line Docker split at 16 KiB
+// (`{"process_exec":{"pro`), so the fragment vanished, stamped with the
+// current time. Ruby's JSON refuses it, and the filter keeps it as `log`
+// with Docker's fields (reserve_data). estimate_current_event false: an
+// event without `time` keeps Docker's read time, not the moment of parsing.
 func FluentdConfig(d *model.Declaration) []byte {
 	host, port, _ := splitAddress(d.Logging.ForwardAddress)
 	tag := d.Logging.Tag
@@ -165,10 +172,12 @@ func FluentdConfig(d *model.Declaration) []byte {
 	b.WriteString("  remove_key_name_field true\n")
 	b.WriteString("  <parse>\n")
 	b.WriteString("    @type json\n")
+	b.WriteString("    json_parser json\n")
 	fmt.Fprintf(&b, "    time_key %s\n", TimeKey)
 	b.WriteString("    time_type string\n")
 	fmt.Fprintf(&b, "    time_format %s\n", FluentdTimeFormat)
 	b.WriteString("    keep_time_key true\n")
+	b.WriteString("    estimate_current_event false\n")
 	b.WriteString("  </parse>\n")
 	b.WriteString("</filter>\n")
 	return []byte(b.String())

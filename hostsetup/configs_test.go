@@ -25,7 +25,7 @@ const tetragonTime = "2026-11-30T15:00:01.123456789Z"
 func TestFluentdConfigParsesTetragonTime(t *testing.T) {
 	cfg := string(FluentdConfig(declaration(t, func(d *model.Declaration) { d.Logging.Agent = model.AgentGoogleFluentd })))
 	parse := cfg[strings.Index(cfg, "<parse>"):strings.Index(cfg, "</parse>")]
-	for _, want := range []string{"@type json", "time_key time", "time_type string", "time_format %Y-%m-%dT%H:%M:%S.%N%z", "keep_time_key true"} {
+	for _, want := range []string{"@type json", "json_parser json", "estimate_current_event false", "time_key time", "time_type string", "time_format %Y-%m-%dT%H:%M:%S.%N%z", "keep_time_key true"} {
 		if !strings.Contains(parse, "\n    "+want+"\n") {
 			t.Errorf("<parse> lacks %q:\n%s", want, parse)
 		}
