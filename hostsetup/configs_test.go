@@ -245,3 +245,45 @@ func equalYAML(a, b any) bool {
 	y, _ := yaml.Marshal(b)
 	return a != nil && string(x) == string(y)
 }
+
+// Every payload file the script installs has its place on the VM; only the
+// script's own helpers stay behind.
+func TestHostFiles(t *testing.T) {
+	helpers := map[string]bool{requirementsFile: true, opsAgentMergeFile: true}
+	wantPaths := map[string][]string{
+		"defaults": {"/etc/docker/daemon.json", "/etc/google-cloud-ops-agent/config.yaml", "/etc/nomad.d/tetragon.hcl", "/etc/systemd/system/nomad.service.d/tetranomad.conf"},
+		"e2e":      {"/etc/docker/daemon.json", "/etc/nomad.d/client.hcl", "/etc/nomad.d/tetragon.hcl", "/etc/systemd/system/nomad.service", "/etc/systemd/system/nomad.service.d/tetranomad.conf"},
+		"fluentd":  {"/etc/docker/daemon.json", "/etc/google-fluentd/config.d/tetragon.conf", "/etc/nomad/tetra-gon.hcl", "/etc/systemd/system/nomad.service.d/tetranomad.conf"},
+	}
+	for name, in := range goldenCases(t) {
+		p, err := Render(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := HostFiles(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byData := map[string]File{}
+		installed := 0
+		for _, f := range p.Files {
+			if !helpers[f.Name] {
+				installed++
+				byData[string(f.Data)] = f
+			}
+		}
+		var paths []string
+		for _, f := range files {
+			paths = append(paths, f.Path)
+			if pf, ok := byData[string(f.Data)]; !ok || pf.Mode != f.Mode {
+				t.Errorf("%s: %s is not a payload file with its mode", name, f.Path)
+			}
+		}
+		if len(files) != installed {
+			t.Errorf("%s: %d host files for %d installed payload files", name, len(files), installed)
+		}
+		if strings.Join(paths, " ") != strings.Join(wantPaths[name], " ") {
+			t.Errorf("%s: host files %v, want %v", name, paths, wantPaths[name])
+		}
+	}
+}
