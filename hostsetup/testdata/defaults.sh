@@ -23,6 +23,7 @@ TN_BPFFS_PATH='/sys/fs/bpf'
 TN_AGENT='ops-agent'
 TN_AGENT_CONFIGURE_ONLY='0'
 TN_FORWARD_ADDRESS='127.0.0.1:24224'
+TN_FLUENTD_END_OF_SUPPORT='2026-09-28'
 TN_NOMAD_BINARY_PATH='/usr/local/bin/nomad'
 TN_NOMAD_APT_PATH='/usr/bin/nomad'
 TN_NOMAD_UNIT='/etc/systemd/system/nomad.service'
@@ -359,8 +360,10 @@ tn_preflight() {
     echo "kernel config: not found (/boot/config-$TN_RELEASE, /proc/config.gz)"
   fi
 
-  if [[ $TN_AGENT == google-fluentd && "$TN_OS_ID $TN_OS_VERSION" != "debian 11" ]]; then
-    TN_ERRORS+=("logging.agent = \"google-fluentd\" is not supported on ${pretty:-this OS}: Google supports the legacy agent on Debian 11 only; use logging.agent = \"ops-agent\"")
+  # Google publishes the legacy agent for Debian 11 only of the supported
+  # releases; an image that already has it can still be configured.
+  if [[ $TN_AGENT == google-fluentd && $TN_AGENT_CONFIGURE_ONLY == 0 && "$TN_OS_ID $TN_OS_VERSION" != "debian 11" ]] && ! tn_installed google-fluentd; then
+    TN_ERRORS+=("logging.agent = \"google-fluentd\" cannot be installed on ${pretty:-this OS}: Google publishes the legacy agent (end of support $TN_FLUENTD_END_OF_SUPPORT) for Debian 11 only; use logging.agent = \"ops-agent\", or set logging.configure_only = true on an image that has google-fluentd")
   fi
   if [[ $TN_AGENT == google-fluentd ]]; then
     local f
