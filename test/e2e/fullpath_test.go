@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/hostsetup"
 )
 
 // Issue 6: the whole path on one machine. See FULLPATH.md for what is real
@@ -332,7 +334,10 @@ rm -f /var/tmp/fullpath-stub.tar`)
 }
 
 func (e *fpEnv) startReceiver() {
-	e.tg.sh(e.t, `systemd-run --unit=fluentrecv --property=Restart=no /usr/local/bin/fluentrecv -listen 127.0.0.1:24224 -out `+fpRecords+` >/dev/null
+	// The receiver stamps each record as the Ops Agent's parse_json,
+	// configured by tetranomad, would (fluentrecv's agentClock).
+	e.tg.sh(e.t, `systemd-run --unit=fluentrecv --property=Restart=no /usr/local/bin/fluentrecv -listen 127.0.0.1:24224 -out `+fpRecords+
+		` -time-key `+hostsetup.TimeKey+` -time-format '`+hostsetup.OpsTimeFormat+`' >/dev/null
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/24224) 2>/dev/null && exit 0; sleep 0.1; done
 echo "fluentrecv did not listen" >&2; journalctl -u fluentrecv --no-pager -n 20 >&2; exit 1`)
 }
@@ -555,8 +560,9 @@ func (e *fpEnv) checkStubSaw(t *testing.T, want map[string]string) {
 }
 
 type fpRecord struct {
-	Tag    string
-	Record map[string]any
+	Tag       string
+	Record    map[string]any
+	AgentTime time.Time `json:"agent_time"`
 }
 
 func (e *fpEnv) records(t *testing.T) []fpRecord {
@@ -595,6 +601,11 @@ func (e *fpEnv) waitRecords(t *testing.T, policies map[string]string, atLeast in
 			}
 			if r.Tag != fpTag || json.Unmarshal([]byte(line), &ev) != nil || ev.NodeName == "" || ev.Time == "" {
 				bad = append(bad, fmt.Sprintf("%s %q", r.Tag, line))
+				continue
+			}
+			// The entry's timestamp is Tetragon's own time, to the nanosecond.
+			if tt, err := time.Parse(time.RFC3339Nano, ev.Time); err != nil || !r.AgentTime.Equal(tt) {
+				bad = append(bad, fmt.Sprintf("agent time %s for Tetragon time %q (%v)", r.AgentTime.Format(time.RFC3339Nano), ev.Time, err))
 				continue
 			}
 			counts[ev.ProcessKprobe.PolicyName]++
