@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/hostsetup"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/atomicdir"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/render"
@@ -154,46 +155,23 @@ func writeHostFiles(dir string, files []hostsetup.HostFile) error {
 	if err := checkHostFilesDir(dir); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	var list strings.Builder
-	list.WriteString("# Files the tetranomad provisioner installs on the VM, rendered by\n# packer-plugin-tetranomad render -host-files.\n")
-	for _, f := range files {
-		full := filepath.Join(tmp, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
+	return atomicdir.Replace(dir, func(tmp string) error {
+		var list strings.Builder
+		list.WriteString("# Files the tetranomad provisioner installs on the VM, rendered by\n# packer-plugin-tetranomad render -host-files.\n")
+		for _, f := range files {
+			full := filepath.Join(tmp, filepath.FromSlash(f.Path))
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(full, f.Data, os.FileMode(f.Mode)); err != nil {
+				return err
+			}
+			// WriteFile's mode passes through the umask; the VM's does not.
+			if err := os.Chmod(full, os.FileMode(f.Mode)); err != nil {
+				return err
+			}
+			fmt.Fprintf(&list, "%04o %s\n", f.Mode, f.Path)
 		}
-		if err := os.WriteFile(full, f.Data, os.FileMode(f.Mode)); err != nil {
-			return err
-		}
-		// WriteFile's mode passes through the umask; the VM's does not.
-		if err := os.Chmod(full, os.FileMode(f.Mode)); err != nil {
-			return err
-		}
-		fmt.Fprintf(&list, "%04o %s\n", f.Mode, f.Path)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, hostFilesMarker), []byte(list.String()), 0o644); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	old := dir + ".old"
-	_ = os.RemoveAll(old)
-	if _, err := os.Stat(dir); err == nil {
-		if err := os.Rename(dir, old); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		_ = os.Rename(old, dir)
-		return err
-	}
-	return os.RemoveAll(old)
+		return os.WriteFile(filepath.Join(tmp, hostFilesMarker), []byte(list.String()), 0o644)
+	})
 }
