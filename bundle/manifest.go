@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/atomicdir"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 )
 
@@ -104,45 +105,21 @@ func (b *Bundle) WriteDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	dir = filepath.Clean(dir)
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	write := func(p string, data []byte) error {
-		full := filepath.Join(tmp, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
+	return atomicdir.Replace(dir, func(tmp string) error {
+		write := func(p string, data []byte) error {
+			full := filepath.Join(tmp, filepath.FromSlash(p))
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(full, data, 0o644)
 		}
-		return os.WriteFile(full, data, 0o644)
-	}
-	for _, f := range b.Manifest.Files {
-		if err := write(f.Path, b.Content[f.Path]); err != nil {
-			return err
+		for _, f := range b.Manifest.Files {
+			if err := write(f.Path, b.Content[f.Path]); err != nil {
+				return err
+			}
 		}
-	}
-	if err := write(ManifestPath, mf); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	old := dir + ".old"
-	_ = os.RemoveAll(old)
-	if _, err := os.Stat(dir); err == nil {
-		if err := os.Rename(dir, old); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		_ = os.Rename(old, dir)
-		return err
-	}
-	return os.RemoveAll(old)
+		return write(ManifestPath, mf)
+	})
 }
 
 // ReadDir loads a bundle written by WriteDir and verifies every file against

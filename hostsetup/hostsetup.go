@@ -28,6 +28,12 @@ import (
 //go:embed setup.sh
 var scriptBody []byte
 
+// OpsAgentMergeScript merges the rendered Ops Agent configuration into the
+// VM's config.yaml (python3 with PyYAML, run by the script).
+//
+//go:embed opsagent_merge.py
+var OpsAgentMergeScript []byte
+
 // Where the script installs Nomad when it uploads the binary. /usr/local/bin
 // keeps it apart from a dpkg-managed /usr/bin/nomad.
 const (
@@ -54,6 +60,7 @@ const (
 	unitFile          = "nomad/nomad.service"
 	orderingFile      = "nomad/ordering.conf"
 	opsAgentFile      = "logging/config.yaml"
+	opsAgentMergeFile = "logging/merge.py"
 	fluentdFile       = "logging/tetragon.conf"
 	nomadConfigPrefix = "nomad/config/"
 )
@@ -141,6 +148,7 @@ func Render(in Input) (*Payload, error) {
 			return nil, err
 		}
 		add(opsAgentFile, 0o644, cfg)
+		add(opsAgentMergeFile, 0o644, OpsAgentMergeScript)
 	case model.AgentGoogleFluentd:
 		add(fluentdFile, 0o644, FluentdConfig(d))
 	}
@@ -183,6 +191,7 @@ func Render(in Input) (*Payload, error) {
 		{"TN_AGENT", d.Logging.Agent},
 		{"TN_AGENT_CONFIGURE_ONLY", boolFlag(d.Logging.ConfigureOnly)},
 		{"TN_FORWARD_ADDRESS", d.Logging.ForwardAddress},
+		{"TN_FLUENTD_END_OF_SUPPORT", model.GoogleFluentdEndOfSupport},
 		{"TN_NOMAD_BINARY_PATH", BinaryInstallPath},
 		{"TN_NOMAD_APT_PATH", APTBinaryPath},
 		{"TN_NOMAD_UNIT", UnitPath},
@@ -343,4 +352,44 @@ func field(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// HostFile is a file the script installs on the VM.
+type HostFile struct {
+	Path string // absolute path on the VM
+	Mode int64
+	Data []byte
+}
+
+// HostFiles are the files the script writes on the VM, at their absolute
+// paths, as they end up on a VM that had none of them: daemon.json and the
+// Ops Agent's config.yaml are merged into existing files on the VM, and with
+// nothing to merge into they are these bytes. Helper files of the payload
+// (the preflight table, the merge script) and the uploaded nomad binary are
+// not among them.
+func HostFiles(in Input) ([]HostFile, error) {
+	p, err := Render(in)
+	if err != nil {
+		return nil, err
+	}
+	d := in.Declaration
+	installed := map[string]string{
+		daemonJSONFile: DaemonJSONPath,
+		orderingFile:   OrderingDropInPath,
+		unitFile:       UnitPath,
+		opsAgentFile:   OpsAgentConfigPath,
+		fluentdFile:    FluentdConfigPath,
+	}
+	var out []HostFile
+	for _, f := range p.Files {
+		dest, ok := installed[f.Name]
+		if name, isConfig := strings.CutPrefix(f.Name, nomadConfigPrefix); isConfig {
+			dest, ok = path.Join(d.Nomad.ConfigDir, name), true
+		}
+		if ok {
+			out = append(out, HostFile{Path: dest, Mode: f.Mode, Data: f.Data})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
 }

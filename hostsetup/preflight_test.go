@@ -179,6 +179,31 @@ func TestPreflightPasses(t *testing.T) {
 	}
 }
 
+// google-fluentd is installed only where Google publishes it, but an image
+// that has it (or configure_only) is configured on any supported release.
+func TestPreflightGoogleFluentdWhereItIs(t *testing.T) {
+	for name, c := range map[string]struct {
+		configureOnly bool
+		installed     []string
+	}{
+		"configure_only": {configureOnly: true, installed: []string{"docker.io"}},
+		"preinstalled":   {installed: []string{"docker.io", "google-fluentd"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vm := newFakeVM(t)
+			vm.Installed = c.installed
+			d := e2eDeclaration(t, func(d *model.Declaration) {
+				d.Logging.Agent = model.AgentGoogleFluentd
+				d.Logging.ConfigureOnly = c.configureOnly
+			})
+			run := runScript(t, vm, renderScript(t, d, nil), nil, "--preflight-only")
+			if run.exitCode != 0 {
+				t.Fatalf("exit %d:\n%s", run.exitCode, run.output)
+			}
+		})
+	}
+}
+
 func TestPreflightSyscallPrefixOnArm64(t *testing.T) {
 	vm := newFakeVM(t)
 	vm.Machine = "aarch64"
@@ -290,7 +315,7 @@ func TestPreflightFailures(t *testing.T) {
 			name:   "google-fluentd on Debian 12",
 			breakc: func(t *testing.T, vm *fakeVM) { vm.Commands = append(vm.Commands, "curl") },
 			decl:   func(d *model.Declaration) { d.Logging.Agent = "google-fluentd" },
-			want:   []string{`logging.agent = "google-fluentd" is not supported on Debian GNU/Linux 12 (bookworm): Google supports the legacy agent on Debian 11 only; use logging.agent = "ops-agent"`},
+			want:   []string{`logging.agent = "google-fluentd" cannot be installed on Debian GNU/Linux 12 (bookworm): Google publishes the legacy agent (end of support 2026-09-28) for Debian 11 only; use logging.agent = "ops-agent", or set logging.configure_only = true on an image that has google-fluentd`},
 		},
 		{
 			name: "distro docker next to docker-ce",

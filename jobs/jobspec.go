@@ -380,7 +380,10 @@ func renderExportTask(t *hclwrite.Body, d *model.Declaration) {
 	setStrings(config, "args", []string{ExportFilePath(d)})
 	config.AppendNewline()
 	comment(config, "Async and non-blocking: a logging agent that is down or slow costs",
-		"buffered lines, never a stuck or refused container.")
+		"buffered lines, never a stuck or refused container. While the agent is",
+		"unreachable dockerd queues at most fluentd-buffer-limit events, then drops.",
+		"The agents stamp each event with Tetragon's own time field; the forward",
+		"timestamp (when Docker read the line) keeps its nanoseconds as a fallback.")
 	logging := config.AppendNewBlock("logging", nil).Body()
 	setString(logging, "type", "fluentd")
 	lconf := logging.AppendNewBlock("config", nil).Body()
@@ -388,6 +391,11 @@ func renderExportTask(t *hclwrite.Body, d *model.Declaration) {
 	setString(lconf, "fluentd-address", l.ForwardAddress)
 	setString(lconf, "tag", l.Tag)
 	setString(lconf, "fluentd-async", "true")
+	// A message count: moby@v28.5.2:daemon/logger/fluentd/fluentd.go hands it
+	// to fluent-logger-golang@v1.9.0:fluent/fluent.go as the capacity of its
+	// pending channel; appendBuffer refuses messages beyond it.
+	setString(lconf, "fluentd-buffer-limit", strconv.Itoa(l.BufferLimit))
+	setString(lconf, "fluentd-sub-second-precision", "true")
 	setString(lconf, "mode", "non-blocking")
 	setString(lconf, "max-buffer-size", l.MaxBufferSize)
 

@@ -314,7 +314,7 @@ func TestTunedDeclaration(t *testing.T) {
 }
 
 func TestExportSidecar(t *testing.T) {
-	d := parseDecl(t, "logging {\n  forward_address = \"127.0.0.1:5170\"\n  tag = \"tg\"\n  max_buffer_size = \"16m\"\n}\n")
+	d := parseDecl(t, "logging {\n  forward_address = \"127.0.0.1:5170\"\n  tag = \"tg\"\n  max_buffer_size = \"16m\"\n  buffer_limit = 5000\n}\n")
 	out, err := Render(Input{Declaration: d})
 	if err != nil {
 		t.Fatal(err)
@@ -351,8 +351,11 @@ func TestExportSidecar(t *testing.T) {
 		"fluentd-address": "127.0.0.1:5170",
 		"tag":             "tg",
 		"fluentd-async":   "true",
-		"mode":            "non-blocking",
-		"max-buffer-size": "16m",
+		// A message count (fluent-logger-golang's pending channel), not a size.
+		"fluentd-buffer-limit":         "5000",
+		"fluentd-sub-second-precision": "true",
+		"mode":                         "non-blocking",
+		"max-buffer-size":              "16m",
 	}
 	lc2 := only(t, logging, "config")
 	if len(lc2.Attributes) != len(want) {

@@ -153,16 +153,25 @@ type Docker struct {
 
 // Logging configures the agent that receives Tetragon's events.
 type Logging struct {
-	// `ops-agent`, `google-fluentd` (legacy, Debian 11 only) or `none`. Defaults to `ops-agent`.
+	// `ops-agent`, `google-fluentd` (legacy: end of support 2026-09-28) or
+	// `none`. Defaults to `ops-agent`.
 	Agent string `mapstructure:"agent"`
 	// Write the agent's configuration but do not install the agent.
 	ConfigureOnly bool `mapstructure:"configure_only"`
-	// Fluent forward address the agent listens on and Docker sends to. Defaults to `127.0.0.1:24224`.
+	// Fluent forward address the agent listens on and Docker sends to: an
+	// IPv4 `address:port` (Docker's driver cannot dial an IPv6 literal).
+	// Defaults to `127.0.0.1:24224`.
 	ForwardAddress string `mapstructure:"forward_address"`
-	// Fluentd tag of Tetragon's events. Defaults to `tetragon`.
+	// Fluentd tag of Tetragon's events, also the end of the Cloud Logging log
+	// name: letters, digits, `_`, `-`, `/`, and `.` between parts. Defaults to `tetragon`.
 	Tag string `mapstructure:"tag"`
-	// Docker fluentd driver buffer while the agent is unreachable. Defaults to `8m`.
+	// Size of the non-blocking ring in front of Docker's fluentd driver
+	// (Docker's `max-buffer-size`). Defaults to `8m`.
 	MaxBufferSize string `mapstructure:"max_buffer_size"`
+	// Events dockerd queues in memory while the agent is unreachable
+	// (Docker's `fluentd-buffer-limit`, a message count); newer events are
+	// dropped once it is full. Defaults to `16384`.
+	BufferLimit int `mapstructure:"buffer_limit"`
 }
 
 // Policies selects the TracingPolicies shipped in the bundle.

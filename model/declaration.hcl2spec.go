@@ -172,6 +172,7 @@ type FlatLogging struct {
 	ForwardAddress *string `mapstructure:"forward_address" cty:"forward_address" hcl:"forward_address"`
 	Tag            *string `mapstructure:"tag" cty:"tag" hcl:"tag"`
 	MaxBufferSize  *string `mapstructure:"max_buffer_size" cty:"max_buffer_size" hcl:"max_buffer_size"`
+	BufferLimit    *int    `mapstructure:"buffer_limit" cty:"buffer_limit" hcl:"buffer_limit"`
 }
 
 // FlatMapstructure returns a new FlatLogging.
@@ -191,6 +192,7 @@ func (*FlatLogging) HCL2Spec() map[string]hcldec.Spec {
 		"forward_address": &hcldec.AttrSpec{Name: "forward_address", Type: cty.String, Required: false},
 		"tag":             &hcldec.AttrSpec{Name: "tag", Type: cty.String, Required: false},
 		"max_buffer_size": &hcldec.AttrSpec{Name: "max_buffer_size", Type: cty.String, Required: false},
+		"buffer_limit":    &hcldec.AttrSpec{Name: "buffer_limit", Type: cty.Number, Required: false},
 	}
 	return s
 }

@@ -14,6 +14,13 @@ const (
 	DefaultNomadBridgeSubnet  = "172.26.64.0/20"
 	DefaultDockerBridgeCIDR   = "172.17.0.0/16"
 	DefaultForwardAddress     = "127.0.0.1:24224"
+	// DefaultBufferLimit bounds what dockerd holds for an unreachable agent:
+	// at 1-2 KiB per Tetragon event, 16-32 MiB (Docker's own default,
+	// 1,048,576 messages, is gigabytes).
+	DefaultBufferLimit = 16384
+	// GoogleFluentdEndOfSupport is the date Google ended support for the
+	// legacy logging agent.
+	GoogleFluentdEndOfSupport = "2026-09-28"
 )
 
 // DefaultLibraryPolicies observe and never enforce, so an empty declaration
@@ -88,6 +95,7 @@ func (d *Declaration) ApplyDefaults() {
 	setString(&l.ForwardAddress, DefaultForwardAddress)
 	setString(&l.Tag, "tetragon")
 	setString(&l.MaxBufferSize, "8m")
+	setInt(&l.BufferLimit, DefaultBufferLimit)
 
 	p := &d.Policies
 	if p.Library == nil {

@@ -96,6 +96,13 @@ func TestBadDeclarations(t *testing.T) {
 			[]string{`d.hcl:2: logging.agent: "fluent-bit" is not one of "ops-agent", "google-fluentd", "none"`}},
 		{"forward address not loopback", "logging {\n  forward_address = \"10.0.0.5:24224\"\n}\n",
 			[]string{`d.hcl:2: logging.forward_address: "10.0.0.5:24224" is not a loopback address; the agent's forward receiver must not listen beyond the VM`}},
+		// Docker's driver joins host and port with ":"; see validateLogging.
+		{"forward address IPv6", "logging {\n  forward_address = \"[::1]:24224\"\n}\n",
+			[]string{`d.hcl:2: logging.forward_address: "[::1]:24224" is not IPv4: Docker's fluentd driver cannot dial an IPv6 address ("too many colons in address"); use an IPv4 loopback address such as "127.0.0.1:24224"`}},
+		{"forward address without port", "logging {\n  forward_address = \"127.0.0.1\"\n}\n",
+			[]string{`d.hcl:2: logging.forward_address: "127.0.0.1" is not address:port, e.g. "127.0.0.1:24224"`}},
+		{"buffer limit", "logging {\n  buffer_limit = -5\n}\n",
+			[]string{`d.hcl:2: logging.buffer_limit: -5 is not a positive number of events`}},
 		{"every problem at once", "docker {\n  source = \"podman\"\n  log_max_file = -1\n}\npolicies {\n  vpc_cidrs = [\"10.0.0.0/8\", \"nope\"]\n}\npublish {\n  bucket = \"Bad_Bucket\"\n}\n",
 			[]string{
 				`d.hcl:2: docker.source: "podman" is not one of "docker-ce", "distro", "preinstalled"`,
@@ -126,6 +133,33 @@ func TestBadDeclarations(t *testing.T) {
 				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
 			}
 		})
+	}
+}
+
+// logging.tag is a Docker log tag (a Go template), a fluentd match pattern
+// (".", "*", "**", "{a,b}" are special) and the end of the Cloud Logging log
+// ID ([A-Za-z0-9/_.-], under 512 characters): only what all three take literally.
+func TestLoggingTagAlphabet(t *testing.T) {
+	for _, ok := range []string{"tetragon", "security.tetragon", "a/b_c-d.e", "T1", strings.Repeat("t", 256)} {
+		if _, err := Parse("d.hcl", []byte("logging {\n  tag = \""+ok+"\"\n}\n")); err != nil {
+			t.Errorf("tag %q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"{{.Name}}", "tetragon.*", "tetragon.**", "a..b", ".tetragon", "tetragon.", "a b", "tétragon", "a:b", "{a,b}", strings.Repeat("t", 257)} {
+		_, err := Parse("d.hcl", []byte("logging {\n  tag = \""+strings.ReplaceAll(bad, "\"", "")+"\"\n}\n"))
+		if err == nil || !strings.Contains(err.Error(), "logging.tag: ") || !strings.Contains(err.Error(), "Cloud Logging log name") {
+			t.Errorf("tag %q: err = %v, want a logging.tag problem", bad, err)
+		}
+	}
+}
+
+func TestGoogleFluentdWarnsWithItsEndOfSupport(t *testing.T) {
+	if ws := mustParse(t, "").Warnings(); len(ws) != 0 {
+		t.Errorf("the default declaration warns: %v", ws)
+	}
+	ws := mustParse(t, "logging {\n  agent = \"google-fluentd\"\n}\n").Warnings()
+	if len(ws) != 1 || ws[0].Path != "logging.agent" || !strings.Contains(ws[0].Message, GoogleFluentdEndOfSupport) || !strings.Contains(ws[0].Message, `"ops-agent"`) {
+		t.Errorf("warnings = %v, want one on logging.agent naming %s and the Ops Agent", ws, GoogleFluentdEndOfSupport)
 	}
 }
 

@@ -57,6 +57,10 @@ var (
 	bucketName    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$`)
 	interfaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 	nomadSemver   = regexp.MustCompile(`^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$`)
+	// A Docker log tag without template, a fluentd tag whose parts are
+	// split on "." and that holds no match wildcard, and a Cloud Logging
+	// log ID ([A-Za-z0-9/_.-]): the alphabet all three accept literally.
+	logTag = regexp.MustCompile(`^[A-Za-z0-9_/-]+(?:\.[A-Za-z0-9_/-]+)*$`)
 )
 
 // tetragonManagedFlags are set from typed fields; a second copy in extra_args
@@ -273,25 +277,45 @@ func (d *Declaration) validateLogging(ps *Problems) {
 	}
 	host, p, err := net.SplitHostPort(l.ForwardAddress)
 	if err != nil {
-		ps.add("logging.forward_address", "%q is not host:port", l.ForwardAddress)
+		ps.add("logging.forward_address", "%q is not address:port, e.g. %q", l.ForwardAddress, DefaultForwardAddress)
 	} else {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			ps.add("logging.forward_address", "%q has an invalid port", l.ForwardAddress)
 		}
 		// Docker's fluentd driver dials from the host, and both agents are
-		// configured to listen on this exact address.
+		// configured to listen on this exact address. The driver joins host
+		// and port with ":" (fluent-logger-golang@v1.9.0:fluent/fluent.go,
+		// connect), so an IPv6 literal fails with "too many colons".
 		if ip, err := netip.ParseAddr(host); err != nil {
-			ps.add("logging.forward_address", "%q must be an IP address the agent on the VM listens on, e.g. %q", l.ForwardAddress, DefaultForwardAddress)
+			ps.add("logging.forward_address", "%q must be an IPv4 address the agent on the VM listens on, e.g. %q", l.ForwardAddress, DefaultForwardAddress)
+		} else if !ip.Is4() {
+			ps.add("logging.forward_address", "%q is not IPv4: Docker's fluentd driver cannot dial an IPv6 address (\"too many colons in address\"); use an IPv4 loopback address such as %q", l.ForwardAddress, DefaultForwardAddress)
 		} else if !ip.IsLoopback() && l.Agent != AgentNone {
 			ps.add("logging.forward_address", "%q is not a loopback address; the agent's forward receiver must not listen beyond the VM", l.ForwardAddress)
 		}
 	}
-	if l.Tag == "" || strings.ContainsAny(l.Tag, " \t\n") {
-		ps.add("logging.tag", "%q must be a non-empty tag without spaces", l.Tag)
+	if !logTag.MatchString(l.Tag) || len(l.Tag) > maxTagLength {
+		ps.add("logging.tag", "%q is not a tag like \"tetragon\" or \"security.tetragon\": it is a Docker log tag, a fluentd match pattern and part of the Cloud Logging log name, so it takes 1 to %d letters, digits, \"_\", \"-\" and \"/\", with \".\" only between parts", l.Tag, maxTagLength)
 	}
 	if !dockerSize.MatchString(l.MaxBufferSize) {
 		ps.add("logging.max_buffer_size", "%q is not a size like \"8m\"", l.MaxBufferSize)
 	}
+	if l.BufferLimit < 1 {
+		ps.add("logging.buffer_limit", "%d is not a positive number of events", l.BufferLimit)
+	}
+}
+
+// maxTagLength keeps the Ops Agent's log name, "<receiver>.<tag>", well
+// under Cloud Logging's 512-character limit on log IDs.
+const maxTagLength = 256
+
+// Warnings are things a valid declaration should still change.
+func (d *Declaration) Warnings() Problems {
+	var ws Problems
+	if d.Logging.Agent == AgentGoogleFluentd {
+		ws.add("logging.agent", "google-fluentd (the legacy logging agent) reached its end of support on %s; switch to logging.agent = %q (the Ops Agent)", GoogleFluentdEndOfSupport, AgentOps)
+	}
+	return ws
 }
 
 func (d *Declaration) validatePolicies(ps *Problems) {

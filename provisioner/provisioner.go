@@ -184,6 +184,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if b == nil {
 		return errors.New("tetranomad: Provision called without a successful Prepare")
 	}
+	for _, w := range c.Declaration.Warnings() {
+		ui.Say("tetranomad: warning: " + w.Error())
+	}
 	for _, f := range p.report.Findings {
 		if f.Severity == policy.SeverityWarning {
 			ui.Say("tetranomad: policy warning: " + f.String())

@@ -100,7 +100,7 @@ func TestContractCheckCatchesDrift(t *testing.T) {
 		{"read-only", "nomad/tetragon.hcl", "path      = \"/sys/kernel/btf/vmlinux\"\n    read_only = true", "path      = \"/sys/kernel/btf/vmlinux\"\n    read_only = false"},
 		{"privileged", "nomad/tetragon.hcl", "allow_privileged = true", "allow_privileged = false"},
 		{"contract meta", "nomad/tetragon.hcl", `tetranomad_contract = "`, `tetranomad_contract = "0`},
-		{"fluentd address", bundle.JobspecPath, `fluentd-address = "127.0.0.1:24224"`, `fluentd-address = "127.0.0.1:24225"`},
+		{"fluentd address", bundle.JobspecPath, `fluentd-address              = "127.0.0.1:24224"`, `fluentd-address              = "127.0.0.1:24225"`},
 		{"policy checksum", bundle.JobspecPath, `checksum = "sha256:`, `checksum = "sha256:0`},
 		{"policy destination", bundle.JobspecPath, `destination = "local/policies/watch-fd.yaml"`, `destination = "local/policies/other.yaml"`},
 		{"policy dir", bundle.JobspecPath, `"--tracing-policy-dir=/etc/tetragon/tetragon.tp.d"`, `"--tracing-policy-dir=/etc/tetragon/policies"`},

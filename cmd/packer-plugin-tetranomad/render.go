@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/hostsetup"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/atomicdir"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/render"
@@ -26,8 +30,9 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "declaration `FILE` (HCL, the provisioner block's schema)")
 	out := fs.String("out", "", "bundle `DIR` to write; replaced as a whole")
+	hostFiles := fs.String("host-files", "", "also write every file the provisioner installs on the VM at `HOSTDIR`/<its absolute path>, for review as a diff; replaced as a whole")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad render -config FILE -out DIR\n\n%s.\n"+
+		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad render -config FILE -out DIR [-host-files HOSTDIR]\n\n%s.\n"+
 			"Exit status: 0 written, 1 declaration or policy errors, 2 usage or I/O errors.\n\n", capitalize(renderSynopsis))
 		fs.PrintDefaults()
 	}
@@ -56,6 +61,10 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 		return exitUsageOrIO
 	}
 
+	for _, w := range d.Warnings() {
+		fmt.Fprintf(stderr, "render: warning: %s\n", w)
+	}
+
 	var user []policy.File
 	for i, p := range d.Policies.Files {
 		data, err := os.ReadFile(p)
@@ -79,9 +88,30 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitDeclared
 	}
+	var files []hostsetup.HostFile
+	if *hostFiles != "" {
+		// Refused before anything is written.
+		if err := checkHostFilesDir(filepath.Clean(*hostFiles)); err != nil {
+			fmt.Fprintf(stderr, "render: -host-files: %v\n", err)
+			return exitUsageOrIO
+		}
+		// The same rendering the provisioner uploads (the preflight table
+		// is not installed, so the policies' requirements are not needed).
+		if files, err = hostsetup.HostFiles(hostsetup.Input{Declaration: d, Bundle: b, PluginVersion: version.PluginVersion.FormattedVersion()}); err != nil {
+			fmt.Fprintf(stderr, "render: %v\n", err)
+			return exitDeclared
+		}
+	}
 	if err := b.WriteDir(*out); err != nil {
 		fmt.Fprintf(stderr, "render: %v\n", err)
 		return exitUsageOrIO
+	}
+	if *hostFiles != "" {
+		if err := writeHostFiles(*hostFiles, files); err != nil {
+			fmt.Fprintf(stderr, "render: -host-files: %v\n", err)
+			return exitUsageOrIO
+		}
+		fmt.Fprintf(stderr, "%d files the provisioner installs on the VM written under %s\n", len(files), *hostFiles)
 	}
 	fmt.Fprintf(stderr, "bundle %s written to %s (%d warning(s))\n", b.Manifest.BundleID, *out, report.Count(policy.SeverityWarning))
 	for _, f := range b.Manifest.Files {
@@ -95,4 +125,53 @@ func capitalize(s string) string {
 		return s
 	}
 	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// hostFilesMarker marks a directory written by -host-files, so a second
+// run may replace it; any other non-empty directory is left alone.
+const hostFilesMarker = ".tetranomad-host-files"
+
+// checkHostFilesDir refuses a directory -host-files may not replace.
+func checkHostFilesDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		if _, err := os.Stat(filepath.Join(dir, hostFilesMarker)); err != nil {
+			return fmt.Errorf("%s is not empty and was not written by -host-files (no %s in it): choose a new or empty directory", dir, hostFilesMarker)
+		}
+	}
+	return nil
+}
+
+// writeHostFiles writes files under dir at their absolute paths, replacing
+// a directory an earlier -host-files wrote, never another one.
+func writeHostFiles(dir string, files []hostsetup.HostFile) error {
+	dir = filepath.Clean(dir)
+	if err := checkHostFilesDir(dir); err != nil {
+		return err
+	}
+	return atomicdir.Replace(dir, func(tmp string) error {
+		var list strings.Builder
+		list.WriteString("# Files the tetranomad provisioner installs on the VM, rendered by\n# packer-plugin-tetranomad render -host-files.\n")
+		for _, f := range files {
+			full := filepath.Join(tmp, filepath.FromSlash(f.Path))
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(full, f.Data, os.FileMode(f.Mode)); err != nil {
+				return err
+			}
+			// WriteFile's mode passes through the umask; the VM's does not.
+			if err := os.Chmod(full, os.FileMode(f.Mode)); err != nil {
+				return err
+			}
+			fmt.Fprintf(&list, "%04o %s\n", f.Mode, f.Path)
+		}
+		return os.WriteFile(filepath.Join(tmp, hostFilesMarker), []byte(list.String()), 0o644)
+	})
 }

@@ -161,11 +161,11 @@ func TestRenderUsageAndIOErrors(t *testing.T) {
 		code       int
 		stderrHead string
 	}{
-		{"no flags", nil, 2, "render: -config and -out are required, and nothing else\nUsage: packer-plugin-tetranomad render -config FILE -out DIR\n"},
+		{"no flags", nil, 2, "render: -config and -out are required, and nothing else\nUsage: packer-plugin-tetranomad render -config FILE -out DIR [-host-files HOSTDIR]\n"},
 		{"no out", []string{"-config", exampleDeclaration}, 2, "render: -config and -out are required"},
 		{"extra argument", []string{"-config", exampleDeclaration, "-out", dir, "more"}, 2, "render: -config and -out are required"},
 		{"unknown flag", []string{"-conf", "x"}, 2, "flag provided but not defined: -conf\n"},
-		{"help", []string{"-h"}, 0, "Usage: packer-plugin-tetranomad render -config FILE -out DIR\n"},
+		{"help", []string{"-h"}, 0, "Usage: packer-plugin-tetranomad render -config FILE -out DIR [-host-files HOSTDIR]\n"},
 		{"missing declaration", []string{"-config", filepath.Join(dir, "nope.hcl"), "-out", dir}, 2, "render: open " + filepath.Join(dir, "nope.hcl") + ": no such file or directory\n"},
 		{"missing policy file", []string{"-config", missingPolicy, "-out", filepath.Join(dir, "o")}, 2, "render: policies.files[0]: open " + filepath.Join(dir, "nowhere.yaml") + ": no such file or directory\n"},
 		{"out under a file", []string{"-config", exampleDeclaration, "-out", filepath.Join(aFile, "bundle")}, 2, "render: mkdir " + aFile + ": not a directory\n"},
@@ -187,5 +187,55 @@ func TestRenderIsRegistered(t *testing.T) {
 	usage(&buf)
 	if !strings.Contains(buf.String(), "render ") {
 		t.Errorf("usage does not list render:\n%s", buf.String())
+	}
+}
+
+// -host-files lays out what the provisioner installs at the VM's paths,
+// replaces its own earlier output and refuses any other directory.
+func TestRenderHostFiles(t *testing.T) {
+	tmp := t.TempDir()
+	out, host := filepath.Join(tmp, "bundle"), filepath.Join(tmp, "host")
+	for run := 0; run < 2; run++ {
+		code, _, stderr := runRenderCmd("-config", exampleDeclaration, "-out", out, "-host-files", host)
+		if code != 0 {
+			t.Fatalf("run %d: exit %d\n%s", run, code, stderr)
+		}
+	}
+	b, err := bundle.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropIn, err := os.ReadFile(filepath.Join(host, "etc/nomad.d/tetragon.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := b.Content[b.Manifest.FilesWithRole(bundle.RoleClientConfig)[0].Path]; string(dropIn) != string(want) {
+		t.Error("the drop-in under -host-files is not the bundle's client config")
+	}
+	for p, mode := range map[string]os.FileMode{
+		"etc/nomad.d/tetragon.hcl":                           0o640,
+		"etc/docker/daemon.json":                             0o644,
+		"etc/systemd/system/nomad.service.d/tetranomad.conf": 0o644,
+		"etc/google-cloud-ops-agent/config.yaml":             0o644,
+	} {
+		fi, err := os.Stat(filepath.Join(host, p))
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+		} else if fi.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), mode)
+		}
+	}
+
+	mine := filepath.Join(tmp, "mine")
+	writeFile(t, filepath.Join(mine, "notes.txt"), "keep me")
+	code, _, stderr := runRenderCmd("-config", exampleDeclaration, "-out", filepath.Join(tmp, "b2"), "-host-files", mine)
+	if code != 2 || !strings.Contains(stderr, "is not empty and was not written by -host-files") {
+		t.Errorf("exit %d, stderr %q; want a refusal", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "b2")); err == nil {
+		t.Error("the bundle was written although -host-files was refused")
+	}
+	if data, _ := os.ReadFile(filepath.Join(mine, "notes.txt")); string(data) != "keep me" {
+		t.Error("the user's directory was changed")
 	}
 }

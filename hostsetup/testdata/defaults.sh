@@ -23,6 +23,7 @@ TN_BPFFS_PATH='/sys/fs/bpf'
 TN_AGENT='ops-agent'
 TN_AGENT_CONFIGURE_ONLY='0'
 TN_FORWARD_ADDRESS='127.0.0.1:24224'
+TN_FLUENTD_END_OF_SUPPORT='2026-09-28'
 TN_NOMAD_BINARY_PATH='/usr/local/bin/nomad'
 TN_NOMAD_APT_PATH='/usr/bin/nomad'
 TN_NOMAD_UNIT='/etc/systemd/system/nomad.service'
@@ -31,7 +32,8 @@ TN_DAEMON_JSON='/etc/docker/daemon.json'
 TN_OPS_AGENT_CONFIG='/etc/google-cloud-ops-agent/config.yaml'
 TN_FLUENTD_CONFIG='/etc/google-fluentd/config.d/tetragon.conf'
 TN_PAYLOAD_SUMS='22f0403a51e9d533f3c48520052c681c6b8e09b06d7b4e52233b64fbe1f21efc  docker/daemon.json
-1350d25cba00923e6a5d7d20acd84727e7f9b0ba2a104ceb8262376f2ba638c3  logging/config.yaml
+4fe3cdd25c0be1c399b46cd36cbf790083a3a91d1bebc1b09b49bea26e7c65ad  logging/config.yaml
+0e5fc2d0f9d4e8d1b5b343d30af96dd96cb025b38fd22af2736ae15e340d46c5  logging/merge.py
 290af730f8c0a986f85ec61ecd8926e843b923e7f027d6f430af7b67d85ea6ad  nomad/config/tetragon.hcl
 f1e38056131ae8ae38528fe5e39d54f6049b34f147c8582eaebb7d97760e301f  nomad/ordering.conf
 7bc079e8bb15985a713ac50e38cb8dd9e180e51ba9a19dafa64f76dbc9889330  preflight/requirements.tsv
@@ -209,6 +211,9 @@ tn_plan_packages() {
   esac
   # jq merges tetranomad's settings into /etc/docker/daemon.json.
   if ! command -v jq >/dev/null 2>&1; then TN_WANT+=(jq); fi
+  # PyYAML merges tetranomad's receiver into the Ops Agent's config.yaml;
+  # python3-yaml has this name on every supported release.
+  if [[ $TN_AGENT == ops-agent ]] && ! python3 -c 'import yaml' >/dev/null 2>&1; then TN_WANT+=(python3-yaml); fi
 
   case $TN_NOMAD_INSTALL in
     hashicorp-apt)
@@ -355,8 +360,10 @@ tn_preflight() {
     echo "kernel config: not found (/boot/config-$TN_RELEASE, /proc/config.gz)"
   fi
 
-  if [[ $TN_AGENT == google-fluentd && "$TN_OS_ID $TN_OS_VERSION" != "debian 11" ]]; then
-    TN_ERRORS+=("logging.agent = \"google-fluentd\" is not supported on ${pretty:-this OS}: Google supports the legacy agent on Debian 11 only; use logging.agent = \"ops-agent\"")
+  # Google publishes the legacy agent for Debian 11 only of the supported
+  # releases; an image that already has it can still be configured.
+  if [[ $TN_AGENT == google-fluentd && $TN_AGENT_CONFIGURE_ONLY == 0 && "$TN_OS_ID $TN_OS_VERSION" != "debian 11" ]] && ! tn_installed google-fluentd; then
+    TN_ERRORS+=("logging.agent = \"google-fluentd\" cannot be installed on ${pretty:-this OS}: Google publishes the legacy agent (end of support $TN_FLUENTD_END_OF_SUPPORT) for Debian 11 only; use logging.agent = \"ops-agent\", or set logging.configure_only = true on an image that has google-fluentd")
   fi
   if [[ $TN_AGENT == google-fluentd ]]; then
     local f
@@ -572,8 +579,65 @@ tn_docker() {
 
 # ---- logging agent ----
 
+# tn_ops_agent_config merges tetranomad's receiver, processor and pipeline
+# into the Ops Agent's config.yaml; the user's other keys stay. The file as
+# it was before the first merge is kept next to it.
+tn_ops_agent_config() {
+  local current=$TN_OPS_AGENT_CONFIG merged=$TN_WORK/ops-agent.yaml out status=0
+  local backup=$current.before-tetranomad
+  out=$(python3 "$TN_FILES/logging/merge.py" "$current" "$TN_FILES/logging/config.yaml" "$merged" \
+    "${TN_FORWARD_ADDRESS%:*}" "${TN_FORWARD_ADDRESS##*:}" 2>&1) || status=$?
+  if ((status != 0)); then
+    tn_fail "cannot merge tetranomad's receiver into $current: ${out:-python3 exited with status $status}"
+  fi
+  if [[ -s $current && ! -e $backup ]] && ! cmp -s -- "$merged" "$current"; then
+    cp -p -- "$current" "$backup"
+    echo "kept the original $current as $backup"
+  fi
+  tn_put "$merged" "$current" 0644 root:root agent
+}
+
+# tn_forward_owner PORT prints "PID UNIT" of the process listening on
+# logging.forward_address ("" when none): a port held by another process
+# accepts connections too, so accepting alone proves nothing.
+tn_forward_owner() {
+  local host=${TN_FORWARD_ADDRESS%:*} port=${TN_FORWARD_ADDRESS##*:} line pid unit
+  line=$(ss -Hltnp "( sport = :$port )" 2>/dev/null |
+    awk -v a="$host:$port" -v p="$port" '$4 == a || $4 == "0.0.0.0:"p || $4 == "*:"p || $4 == "[::]:"p { print; exit }') || true
+  [[ -n $line ]] || return 0
+  pid=$(sed -n 's/.*pid=\([0-9]*\).*/\1/p' <<<"$line")
+  # cgroup v2 ("0::/system.slice/U.service") or v1's name=systemd line.
+  unit=$(sed -n 's|^[0-9]*:[^:]*:.*/\([^/]*\.service\)$|\1|p' "/proc/$pid/cgroup" 2>/dev/null | head -n 1) || true
+  printf '%s %s\n' "${pid:-?}" "${unit:-?}"
+}
+
+# tn_check_forward waits until the agent's own process accepts TCP
+# connections on logging.forward_address. A unit being active proves
+# nothing: google-fluentd stays active when in_forward cannot bind, and the
+# Ops Agent's main unit is a oneshot.
+tn_check_forward() {
+  local host=${TN_FORWARD_ADDRESS%:*} port=${TN_FORWARD_ADDRESS##*:} i owner='' pid unit
+  for ((i = 0; i < 60; i++)); do
+    owner=$(tn_forward_owner)
+    # shellcheck disable=SC2016 # $1 and $2 are the inner bash's arguments
+    if [[ -n $owner ]] && timeout 2 bash -c ': >"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null; then
+      read -r pid unit <<<"$owner"
+      if [[ " $* " == *" $unit "* ]]; then
+        echo "$unit (pid $pid) accepts connections on $TN_FORWARD_ADDRESS"
+        return 0
+      fi
+      ss -ltnp "( sport = :$port )" || true
+      tn_fail "$TN_FORWARD_ADDRESS (logging.forward_address) is taken by pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null || echo ?), unit $unit), not by $TN_AGENT: stop that process, or set logging.forward_address to a free port"
+    fi
+    sleep 1
+  done
+  ss -ltnp || true
+  for unit in "$@"; do journalctl -u "$unit" -n 30 --no-pager -o cat || true; done
+  tn_fail "nothing accepts connections on $TN_FORWARD_ADDRESS (logging.forward_address) 60 s after $TN_AGENT started: its journal is above"
+}
+
 tn_logging() {
-  local unit
+  local unit listeners
   case $TN_AGENT in
     none)
       echo "no logging agent (logging.agent = \"none\")"
@@ -581,17 +645,22 @@ tn_logging() {
       ;;
     ops-agent)
       unit=google-cloud-ops-agent.service
+      # The fluent_forward listener is the Fluent Bit sub-agent.
+      listeners="google-cloud-ops-agent-fluent-bit.service"
       tn_mkdir /etc/google-cloud-ops-agent 0755 root:root
-      tn_put "$TN_FILES/logging/config.yaml" "$TN_OPS_AGENT_CONFIG" 0644 root:root agent
+      tn_ops_agent_config
       ;;
     google-fluentd)
       unit=google-fluentd.service
+      listeners=$unit
       tn_mkdir /etc/google-fluentd/config.d 0755 root:root
       tn_put "$TN_FILES/logging/tetragon.conf" "$TN_FLUENTD_CONFIG" 0644 root:root agent
       ;;
   esac
   if systemctl cat "$unit" >/dev/null 2>&1; then
     tn_service "$unit" agent
+    # shellcheck disable=SC2086 # one word per unit
+    tn_check_forward $listeners
   elif [[ $TN_AGENT_CONFIGURE_ONLY == 1 ]]; then
     echo "$unit is not installed (logging.configure_only): its configuration is in place for when it is"
   else

@@ -199,15 +199,20 @@ job "tetragon" {
         args  = ["/var/log/tetragon/tetragon.log"]
 
         # Async and non-blocking: a logging agent that is down or slow costs
-        # buffered lines, never a stuck or refused container.
+        # buffered lines, never a stuck or refused container. While the agent is
+        # unreachable dockerd queues at most fluentd-buffer-limit events, then drops.
+        # The agents stamp each event with Tetragon's own time field; the forward
+        # timestamp (when Docker read the line) keeps its nanoseconds as a fallback.
         logging {
           type = "fluentd"
           config {
-            fluentd-address = "127.0.0.1:24224"
-            tag             = "tetragon"
-            fluentd-async   = "true"
-            mode            = "non-blocking"
-            max-buffer-size = "8m"
+            fluentd-address              = "127.0.0.1:24224"
+            tag                          = "tetragon"
+            fluentd-async                = "true"
+            fluentd-buffer-limit         = "16384"
+            fluentd-sub-second-precision = "true"
+            mode                         = "non-blocking"
+            max-buffer-size              = "8m"
           }
         }
       }

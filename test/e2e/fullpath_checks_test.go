@@ -81,8 +81,9 @@ func (e *fpEnv) checkStubSaw(t *testing.T, want map[string]string) {
 }
 
 type fpRecord struct {
-	Tag    string
-	Record map[string]any
+	Tag       string
+	Record    map[string]any
+	AgentTime time.Time `json:"agent_time"`
 }
 
 func (e *fpEnv) records(t *testing.T) []fpRecord {
@@ -121,6 +122,11 @@ func (e *fpEnv) waitRecords(t *testing.T, policies map[string]string, atLeast in
 			}
 			if r.Tag != fpTag || json.Unmarshal([]byte(line), &ev) != nil || ev.NodeName == "" || ev.Time == "" {
 				bad = append(bad, fmt.Sprintf("%s %q", r.Tag, line))
+				continue
+			}
+			// The entry's timestamp is Tetragon's own time, to the nanosecond.
+			if tt, err := time.Parse(time.RFC3339Nano, ev.Time); err != nil || !r.AgentTime.Equal(tt) {
+				bad = append(bad, fmt.Sprintf("agent time %s for Tetragon time %q (%v)", r.AgentTime.Format(time.RFC3339Nano), ev.Time, err))
 				continue
 			}
 			counts[ev.ProcessKprobe.PolicyName]++

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/hostsetup"
 )
 
 // Issue 6: the whole path on one machine. See FULLPATH.md for what is real
@@ -261,7 +263,10 @@ rm -f /var/tmp/fullpath-stub.tar`)
 }
 
 func (e *fpEnv) startReceiver() {
-	e.tg.sh(e.t, `systemd-run --unit=fluentrecv --property=Restart=no /usr/local/bin/fluentrecv -listen 127.0.0.1:24224 -out `+fpRecords+` >/dev/null
+	// The receiver stamps each record as the Ops Agent's parse_json,
+	// configured by tetranomad, would (fluentrecv's agentClock).
+	e.tg.sh(e.t, `systemd-run --unit=fluentrecv --property=Restart=no /usr/local/bin/fluentrecv -listen 127.0.0.1:24224 -out `+fpRecords+
+		` -time-key `+hostsetup.TimeKey+` -time-format '`+hostsetup.OpsTimeFormat+`' >/dev/null
 for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/24224) 2>/dev/null && exit 0; sleep 0.1; done
 echo "fluentrecv did not listen" >&2; journalctl -u fluentrecv --no-pager -n 20 >&2; exit 1`)
 }

@@ -95,6 +95,7 @@ printf '{\n  "log-level": "warn"\n}\n' >/etc/docker/daemon.json`)
 	t.Run("docker", func(t *testing.T) { checkDocker(t, tg) })
 	t.Run("nomad-node", func(t *testing.T) { checkNomadNode(t, tg, manifest) })
 	t.Run("preflight-facts", func(t *testing.T) { checkPreflightFacts(t, tg, manifest) })
+	t.Run("host-files", func(t *testing.T) { checkHostFiles(t, tg, provisionVars(t, outDir, nil)) })
 
 	t.Run("second-run-changes-nothing", func(t *testing.T) {
 		before := snapshot(t, tg)
@@ -134,6 +135,8 @@ printf '{\n  "log-level": "warn"\n}\n' >/etc/docker/daemon.json`)
 			t.Errorf("configure_only installed the ops agent package (%s)", out)
 		}
 	})
+
+	t.Run("logging-forward-listener", func(t *testing.T) { checkForwardListener(t, tg) })
 }
 
 type manifestDoc struct {

@@ -22,6 +22,9 @@ type Record struct {
 	Tag    string         `json:"tag"`
 	Time   time.Time      `json:"time"`
 	Record map[string]any `json:"record"`
+	// AgentTime is the timestamp the agent would give the entry (see
+	// agentClock); the forward time without -time-format.
+	AgentTime time.Time `json:"agent_time"`
 }
 
 // eventTime is the forward protocol's EventTime (ext type 0): big-endian

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "3a8485f21f773a28cdaa"
+    tetranomad_bundle   = "d168e7fd9f3216e200f7"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -123,7 +123,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3a8485f21f773a28cdaa/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/d168e7fd9f3216e200f7/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 
@@ -133,7 +133,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3a8485f21f773a28cdaa/policies/log-tcp-connect.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/d168e7fd9f3216e200f7/policies/log-tcp-connect.yaml"
         destination = "local/policies/log-tcp-connect.yaml"
         mode        = "file"
 
@@ -143,7 +143,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3a8485f21f773a28cdaa/policies/watch-fd.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/d168e7fd9f3216e200f7/policies/watch-fd.yaml"
         destination = "local/policies/watch-fd.yaml"
         mode        = "file"
 
@@ -209,15 +209,20 @@ job "tetragon" {
         args  = ["/var/log/tetragon/tetragon.log"]
 
         # Async and non-blocking: a logging agent that is down or slow costs
-        # buffered lines, never a stuck or refused container.
+        # buffered lines, never a stuck or refused container. While the agent is
+        # unreachable dockerd queues at most fluentd-buffer-limit events, then drops.
+        # The agents stamp each event with Tetragon's own time field; the forward
+        # timestamp (when Docker read the line) keeps its nanoseconds as a fallback.
         logging {
           type = "fluentd"
           config {
-            fluentd-address = "127.0.0.1:24224"
-            tag             = "tetragon"
-            fluentd-async   = "true"
-            mode            = "non-blocking"
-            max-buffer-size = "8m"
+            fluentd-address              = "127.0.0.1:24224"
+            tag                          = "tetragon"
+            fluentd-async                = "true"
+            fluentd-buffer-limit         = "16384"
+            fluentd-sub-second-precision = "true"
+            mode                         = "non-blocking"
+            max-buffer-size              = "8m"
           }
         }
       }

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "66bf462136f40e110bd4"
+    tetranomad_bundle   = "62dbe3d826f925c3293d"
     tetranomad_contract = "5617cb6bb2eb323b"
   }
 
@@ -123,7 +123,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/66bf462136f40e110bd4/policies/block-internet-egress.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/62dbe3d826f925c3293d/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -133,7 +133,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/66bf462136f40e110bd4/policies/block-package-managers.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/62dbe3d826f925c3293d/policies/block-package-managers.yaml"
         destination = "local/policies/block-package-managers.yaml"
         mode        = "file"
 
@@ -199,15 +199,20 @@ job "tetragon" {
         args  = ["/var/log/tetragon/tetragon.log"]
 
         # Async and non-blocking: a logging agent that is down or slow costs
-        # buffered lines, never a stuck or refused container.
+        # buffered lines, never a stuck or refused container. While the agent is
+        # unreachable dockerd queues at most fluentd-buffer-limit events, then drops.
+        # The agents stamp each event with Tetragon's own time field; the forward
+        # timestamp (when Docker read the line) keeps its nanoseconds as a fallback.
         logging {
           type = "fluentd"
           config {
-            fluentd-address = "127.0.0.1:24224"
-            tag             = "tetragon"
-            fluentd-async   = "true"
-            mode            = "non-blocking"
-            max-buffer-size = "8m"
+            fluentd-address              = "127.0.0.1:24224"
+            tag                          = "tetragon"
+            fluentd-async                = "true"
+            fluentd-buffer-limit         = "16384"
+            fluentd-sub-second-precision = "true"
+            mode                         = "non-blocking"
+            max-buffer-size              = "8m"
           }
         }
       }

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "a7571e69b474289e9139"
+    tetranomad_bundle   = "dcacbfdd121e5a61df1e"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -124,7 +124,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/a7571e69b474289e9139/policies/block-internet-egress.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/dcacbfdd121e5a61df1e/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -134,7 +134,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/a7571e69b474289e9139/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/dcacbfdd121e5a61df1e/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 
@@ -200,15 +200,20 @@ job "tetragon" {
         args  = ["/var/log/tetragon/tetragon.log"]
 
         # Async and non-blocking: a logging agent that is down or slow costs
-        # buffered lines, never a stuck or refused container.
+        # buffered lines, never a stuck or refused container. While the agent is
+        # unreachable dockerd queues at most fluentd-buffer-limit events, then drops.
+        # The agents stamp each event with Tetragon's own time field; the forward
+        # timestamp (when Docker read the line) keeps its nanoseconds as a fallback.
         logging {
           type = "fluentd"
           config {
-            fluentd-address = "127.0.0.1:24224"
-            tag             = "tetragon"
-            fluentd-async   = "true"
-            mode            = "non-blocking"
-            max-buffer-size = "8m"
+            fluentd-address              = "127.0.0.1:24224"
+            tag                          = "tetragon"
+            fluentd-async                = "true"
+            fluentd-buffer-limit         = "16384"
+            fluentd-sub-second-precision = "true"
+            mode                         = "non-blocking"
+            max-buffer-size              = "8m"
           }
         }
       }
