@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "43e0e079e94841fab6d1"
+    tetranomad_bundle   = "d17abaef23b5c06b080b"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -79,6 +79,9 @@ job "tetragon" {
 
       # Time for Tetragon to detach its BPF programs on stop.
       kill_timeout = "30s"
+      # Deregister the service before the agent stops (Nomad 2.0 warns on a task
+      # with services and no shutdown_delay; 1.10 accepts it too).
+      shutdown_delay = "5s"
 
       config {
         image      = "quay.io/cilium/tetragon:v1.7.0"
