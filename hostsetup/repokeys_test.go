@@ -27,7 +27,11 @@ func makeKeys(t *testing.T, n int) []testKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(home) })
+	t.Cleanup(func() {
+		// Generating a key starts a gpg-agent for this home; stop it.
+		_ = exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+		os.RemoveAll(home)
+	})
 	gpg := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command("gpg", append([]string{"--batch", "--homedir", home, "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...).Output()
