@@ -187,7 +187,7 @@ type signingKey struct {
 
 func newSigningKey(t *testing.T, uid string) signingKey {
 	t.Helper()
-	// Short: gpg-agent's socket lives in the home, and socket paths are short.
+	// Short: gpg-agent's socket lives in the home, and socket paths are limited.
 	home, err := os.MkdirTemp("", "tn-gpg-")
 	if err != nil {
 		t.Fatal(err)
@@ -242,9 +242,12 @@ func nomadVersionOf(t *testing.T, nomad string) string {
 func logLines(t *testing.T, output, substr string) {
 	t.Helper()
 	var lines []string
+	seen := map[string]bool{}
 	for _, l := range strings.Split(output, "\n") {
-		if strings.Contains(l, substr) {
-			lines = append(lines, strings.TrimSpace(l))
+		// Packer repeats a failure's message in its summary: once is enough.
+		if l = strings.TrimSpace(l); strings.Contains(l, substr) && !seen[l] {
+			seen[l] = true
+			lines = append(lines, l)
 		}
 	}
 	t.Logf("build output, lines with %q:\n%s", substr, strings.Join(lines, "\n"))
@@ -423,7 +426,7 @@ func (s debSpec) build(t *testing.T, dir, arch string) vendorDeb {
 		must(t, os.WriteFile(filepath.Join(root, "DEBIAN", name), []byte(body), 0o755))
 	}
 	deb := filepath.Join(dir, fmt.Sprintf("%s_%s_%s.deb", s.name, s.version, arch))
-	run(t, "", "dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, deb)
+	run(t, "", "dpkg-deb", "--root-owner-group", "-Znone", "--build", root, deb)
 	return vendorDeb{name: s.name, version: s.version, repo: s.repo, path: deb}
 }
 
@@ -515,9 +518,10 @@ func writeAptRepo(t *testing.T, base, suite, component string, debs []vendorDeb,
 	var index bytes.Buffer
 	for _, d := range debs {
 		rel := "pool/" + filepath.Base(d.path)
+		// Linked, not copied: the packages are big and both mirrors hold them.
+		must(t, os.Link(d.path, filepath.Join(base, rel)))
 		data, err := os.ReadFile(d.path)
 		must(t, err)
-		must(t, os.WriteFile(filepath.Join(base, rel), data, 0o644))
 		sum := sha256.Sum256(data)
 		index.WriteString(strings.TrimRight(run(t, "", "dpkg-deb", "-f", d.path), "\n") + "\n")
 		fmt.Fprintf(&index, "Filename: %s\nSize: %d\nSHA256: %s\n\n", rel, len(data), hex.EncodeToString(sum[:]))

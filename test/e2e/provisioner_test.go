@@ -58,7 +58,8 @@ func provisionVars(t *testing.T, outDir string, extra map[string]string) map[str
 	vars := map[string]string{
 		"output_dir":   outDir,
 		"nomad_binary": nomad,
-		"nomad_sha256": fileSHA256(t, nomad),
+		"nomad_sha256":  fileSHA256(t, nomad),
+		"nomad_version": nomadVersionOf(t, nomad),
 		"bridge_cidr":  bridgeCIDR,
 	}
 	for k, v := range extra {
