@@ -48,6 +48,15 @@ func DropIn(d *model.Declaration) []byte {
 	config := docker.AppendNewBlock("config", nil).Body()
 	// Sets the driver attribute driver.docker.privileged.enabled, which the
 	// jobspec constrains on.
+	if d.Tetragon.HostPID != nil && *d.Tetragon.HostPID {
+		// Said in the file, for whoever edits it on a node: dropping
+		// allow_privileged also takes away pid_mode = "host".
+		comment(config,
+			"Also admits the job's pid_mode = \"host\": since Nomad 2.0.4 (CVE-2026-14891)",
+			"host namespace modes need allow_privileged or the plugin's allowed_modes.",
+			"This file relies on allow_privileged; allowed_modes is left out because",
+			"Nomad 1.10 agents refuse to start with it.")
+	}
 	config.SetAttributeValue("allow_privileged", cty.BoolVal(contract.Privileged))
 	return f.Bytes()
 }

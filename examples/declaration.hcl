@@ -21,7 +21,7 @@ tetragon {
 }
 
 nomad {
-  version = "1.10.5"
+  version = "2.0.5"
   region  = "europe"
 
   # The Tetragon job runs on every client of these datacenters, in every pool.

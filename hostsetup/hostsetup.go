@@ -63,6 +63,7 @@ const (
 	opsAgentMergeFile = "logging/merge.py"
 	fluentdFile       = "logging/tetragon.conf"
 	nomadConfigPrefix = "nomad/config/"
+	keysPrefix        = "keys/"
 )
 
 // Input is what the script is rendered from.
@@ -153,6 +154,13 @@ func Render(in Input) (*Payload, error) {
 		add(fluentdFile, 0o644, FluentdConfig(d))
 	}
 	add(requirementsFile, 0o644, Requirements(in.Policies))
+	// Keys given in the declaration travel with the script (air-gapped
+	// builds); the others are downloaded from their key_url on the VM.
+	for _, r := range repositories(d) {
+		if r.Key != "" {
+			add(keysPrefix+r.name+".asc", 0o644, []byte(r.Key))
+		}
+	}
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Name < p.Files[j].Name })
 
 	// The script checks every file against these before using any: a
@@ -203,10 +211,26 @@ func Render(in Input) (*Payload, error) {
 	} {
 		fmt.Fprintf(&script, "%s=%s\n", v.name, ShellQuote(v.value))
 	}
+	for _, r := range repositories(d) {
+		prefix := "TN_" + strings.ToUpper(r.name) + "_REPO_"
+		fmt.Fprintf(&script, "%sURL=%s\n", prefix, ShellQuote(r.URL))
+		fmt.Fprintf(&script, "%sKEY_URL=%s\n", prefix, ShellQuote(r.KeyURL))
+		fmt.Fprintf(&script, "%sFPR=%s\n", prefix, ShellQuote(model.NormalizeFingerprint(r.KeyFingerprint)))
+	}
 	script.WriteString("\n")
 	script.Write(scriptBody)
 	p.Script = script.Bytes()
 	return p, nil
+}
+
+type namedRepository struct {
+	name string // as in repositories.<name> and the script's TN_<NAME>_REPO_*
+	model.Repository
+}
+
+func repositories(d *model.Declaration) []namedRepository {
+	r := d.Repositories
+	return []namedRepository{{"docker", r.Docker}, {"hashicorp", r.HashiCorp}, {"google", r.Google}}
 }
 
 func bundleFile(b *bundle.Bundle, role string, required bool) ([]byte, error) {

@@ -313,7 +313,7 @@ func TestPreflightFailures(t *testing.T) {
 		},
 		{
 			name:   "google-fluentd on Debian 12",
-			breakc: func(t *testing.T, vm *fakeVM) { vm.Commands = append(vm.Commands, "curl") },
+			breakc: func(t *testing.T, vm *fakeVM) { vm.Commands = append(vm.Commands, "curl", "gpg") },
 			decl:   func(d *model.Declaration) { d.Logging.Agent = "google-fluentd" },
 			want:   []string{`logging.agent = "google-fluentd" cannot be installed on Debian GNU/Linux 12 (bookworm): Google publishes the legacy agent (end of support 2026-09-28) for Debian 11 only; use logging.agent = "ops-agent", or set logging.configure_only = true on an image that has google-fluentd`},
 		},
@@ -330,10 +330,10 @@ func TestPreflightFailures(t *testing.T) {
 			want: []string{`docker.source = "preinstalled" but dockerd is not installed: use an image with Docker, or set docker.source = "distro" or "docker-ce"`},
 		},
 		{
-			name:   "no curl for a repository",
+			name:   "no curl or gpg for a repository",
 			breakc: func(t *testing.T, vm *fakeVM) { vm.Installed = nil },
 			decl:   func(d *model.Declaration) { d.Docker.Source = "docker-ce" },
-			want:   []string{"curl is needed to fetch the signing keys of these apt repositories: docker; use an image with curl"},
+			want:   []string{"the signing keys of the apt repositories docker are fetched with curl and checked with gpg, and this image has no curl gpg: use an image with the curl and gnupg packages"},
 		},
 		{
 			name: "several problems at once",

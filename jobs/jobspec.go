@@ -200,6 +200,9 @@ func renderTetragonTask(t *hclwrite.Body, d *model.Declaration, policies []Polic
 	t.AppendNewline()
 	comment(t, "Time for Tetragon to detach its BPF programs on stop.")
 	setString(t, "kill_timeout", "30s")
+	comment(t, "Deregister the service before the agent stops (Nomad 2.0 warns on a task",
+		"with services and no shutdown_delay; 1.10 accepts it too).")
+	setString(t, "shutdown_delay", "5s")
 
 	t.AppendNewline()
 	config := t.AppendNewBlock("config", nil).Body()

@@ -4,7 +4,7 @@
 // a name two artifacts share lives here once.
 package model
 
-//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Declaration,Tetragon,Nomad,BaseClient,HostVolumes,HostVolume,Docker,Logging,Policies,Publish
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Declaration,Tetragon,Nomad,BaseClient,HostVolumes,HostVolume,Docker,Logging,Policies,Publish,Repositories,Repository
 
 // Declaration is everything a user declares.
 type Declaration struct {
@@ -22,6 +22,9 @@ type Declaration struct {
 	Policies Policies `mapstructure:"policies"`
 	// Where the bundle is published.
 	Publish Publish `mapstructure:"publish"`
+	// The vendors' apt repositories, or your mirrors of them, each with the
+	// fingerprint its signing key must have.
+	Repositories Repositories `mapstructure:"repositories"`
 }
 
 // Tetragon configures the agent task and its export sidecar.
@@ -65,7 +68,8 @@ type Nomad struct {
 	// repository), `binary` (upload `binary_source`), or `none` (already there).
 	// Defaults to `hashicorp-apt`.
 	Install string `mapstructure:"install"`
-	// Nomad version installed and recorded in image labels. Defaults to `1.10.5`.
+	// Nomad version installed and recorded in image labels. Defaults to `2.0.5`,
+	// the current community-edition release; 1.10 and later work.
 	Version string `mapstructure:"version"`
 	// Local path of a nomad binary to upload when `install = "binary"`.
 	BinarySource string `mapstructure:"binary_source"`
@@ -197,4 +201,37 @@ type Publish struct {
 	Public bool `mapstructure:"public"`
 	// Base URL of public downloads. Defaults to `https://storage.googleapis.com`.
 	DownloadBaseURL string `mapstructure:"download_base_url"`
+}
+
+// Repositories are the three vendors' apt repositories the image may install
+// from. Point them at a mirror (Artifactory, Nexus, an air-gapped copy); a
+// key whose fingerprint differs from key_fingerprint stops the build before
+// apt uses it.
+type Repositories struct {
+	// Docker's repository (`docker.source = "docker-ce"`). Defaults to
+	// `https://download.docker.com/linux/{os_id}`, its key from `<url>/gpg`.
+	Docker Repository `mapstructure:"docker"`
+	// HashiCorp's repository (`nomad.install = "hashicorp-apt"`). Defaults to
+	// `https://apt.releases.hashicorp.com`, its key from `<url>/gpg`.
+	HashiCorp Repository `mapstructure:"hashicorp"`
+	// Google's repository of the logging agents. Defaults to
+	// `https://packages.cloud.google.com/apt`, its key from `<url>/doc/apt-key.gpg`.
+	Google Repository `mapstructure:"google"`
+}
+
+// Repository is one apt repository and the key that signs it.
+type Repository struct {
+	// Base URL of the repository (http, https or file); `{os_id}` becomes the
+	// VM's `ID` from /etc/os-release (`debian`, `ubuntu`). Suites and
+	// components are the vendor's, so a mirror must keep them.
+	URL string `mapstructure:"url"`
+	// Where the VM downloads the signing key (http, https or file; `{os_id}`
+	// as in `url`). Defaults to the vendor's key location under `url`.
+	KeyURL string `mapstructure:"key_url"`
+	// The signing key itself (ASCII-armored), e.g. `file("mirror.asc")`,
+	// shipped with the script instead of being downloaded: for air-gapped builds.
+	Key string `mapstructure:"key"`
+	// Fingerprint (40 hex digits, spaces allowed) of the key apt may trust
+	// for this repository. Defaults to the vendor's published fingerprint.
+	KeyFingerprint string `mapstructure:"key_fingerprint"`
 }

@@ -49,13 +49,14 @@ func (*FlatBaseClient) HCL2Spec() map[string]hcldec.Spec {
 // FlatDeclaration is an auto-generated flat version of Declaration.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatDeclaration struct {
-	Tetragon    *FlatTetragon    `mapstructure:"tetragon" cty:"tetragon" hcl:"tetragon"`
-	Nomad       *FlatNomad       `mapstructure:"nomad" cty:"nomad" hcl:"nomad"`
-	HostVolumes *FlatHostVolumes `mapstructure:"host_volumes" cty:"host_volumes" hcl:"host_volumes"`
-	Docker      *FlatDocker      `mapstructure:"docker" cty:"docker" hcl:"docker"`
-	Logging     *FlatLogging     `mapstructure:"logging" cty:"logging" hcl:"logging"`
-	Policies    *FlatPolicies    `mapstructure:"policies" cty:"policies" hcl:"policies"`
-	Publish     *FlatPublish     `mapstructure:"publish" cty:"publish" hcl:"publish"`
+	Tetragon     *FlatTetragon     `mapstructure:"tetragon" cty:"tetragon" hcl:"tetragon"`
+	Nomad        *FlatNomad        `mapstructure:"nomad" cty:"nomad" hcl:"nomad"`
+	HostVolumes  *FlatHostVolumes  `mapstructure:"host_volumes" cty:"host_volumes" hcl:"host_volumes"`
+	Docker       *FlatDocker       `mapstructure:"docker" cty:"docker" hcl:"docker"`
+	Logging      *FlatLogging      `mapstructure:"logging" cty:"logging" hcl:"logging"`
+	Policies     *FlatPolicies     `mapstructure:"policies" cty:"policies" hcl:"policies"`
+	Publish      *FlatPublish      `mapstructure:"publish" cty:"publish" hcl:"publish"`
+	Repositories *FlatRepositories `mapstructure:"repositories" cty:"repositories" hcl:"repositories"`
 }
 
 // FlatMapstructure returns a new FlatDeclaration.
@@ -77,6 +78,7 @@ func (*FlatDeclaration) HCL2Spec() map[string]hcldec.Spec {
 		"logging":      &hcldec.BlockSpec{TypeName: "logging", Nested: hcldec.ObjectSpec((*FlatLogging)(nil).HCL2Spec())},
 		"policies":     &hcldec.BlockSpec{TypeName: "policies", Nested: hcldec.ObjectSpec((*FlatPolicies)(nil).HCL2Spec())},
 		"publish":      &hcldec.BlockSpec{TypeName: "publish", Nested: hcldec.ObjectSpec((*FlatPublish)(nil).HCL2Spec())},
+		"repositories": &hcldec.BlockSpec{TypeName: "repositories", Nested: hcldec.ObjectSpec((*FlatRepositories)(nil).HCL2Spec())},
 	}
 	return s
 }
@@ -296,6 +298,62 @@ func (*FlatPublish) HCL2Spec() map[string]hcldec.Spec {
 		"prefix":            &hcldec.AttrSpec{Name: "prefix", Type: cty.String, Required: false},
 		"public":            &hcldec.AttrSpec{Name: "public", Type: cty.Bool, Required: false},
 		"download_base_url": &hcldec.AttrSpec{Name: "download_base_url", Type: cty.String, Required: false},
+	}
+	return s
+}
+
+// FlatRepositories is an auto-generated flat version of Repositories.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatRepositories struct {
+	Docker    *FlatRepository `mapstructure:"docker" cty:"docker" hcl:"docker"`
+	HashiCorp *FlatRepository `mapstructure:"hashicorp" cty:"hashicorp" hcl:"hashicorp"`
+	Google    *FlatRepository `mapstructure:"google" cty:"google" hcl:"google"`
+}
+
+// FlatMapstructure returns a new FlatRepositories.
+// FlatRepositories is an auto-generated flat version of Repositories.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*Repositories) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatRepositories)
+}
+
+// HCL2Spec returns the hcl spec of a Repositories.
+// This spec is used by HCL to read the fields of Repositories.
+// The decoded values from this spec will then be applied to a FlatRepositories.
+func (*FlatRepositories) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"docker":    &hcldec.BlockSpec{TypeName: "docker", Nested: hcldec.ObjectSpec((*FlatRepository)(nil).HCL2Spec())},
+		"hashicorp": &hcldec.BlockSpec{TypeName: "hashicorp", Nested: hcldec.ObjectSpec((*FlatRepository)(nil).HCL2Spec())},
+		"google":    &hcldec.BlockSpec{TypeName: "google", Nested: hcldec.ObjectSpec((*FlatRepository)(nil).HCL2Spec())},
+	}
+	return s
+}
+
+// FlatRepository is an auto-generated flat version of Repository.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatRepository struct {
+	URL            *string `mapstructure:"url" cty:"url" hcl:"url"`
+	KeyURL         *string `mapstructure:"key_url" cty:"key_url" hcl:"key_url"`
+	Key            *string `mapstructure:"key" cty:"key" hcl:"key"`
+	KeyFingerprint *string `mapstructure:"key_fingerprint" cty:"key_fingerprint" hcl:"key_fingerprint"`
+}
+
+// FlatMapstructure returns a new FlatRepository.
+// FlatRepository is an auto-generated flat version of Repository.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*Repository) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatRepository)
+}
+
+// HCL2Spec returns the hcl spec of a Repository.
+// This spec is used by HCL to read the fields of Repository.
+// The decoded values from this spec will then be applied to a FlatRepository.
+func (*FlatRepository) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"url":             &hcldec.AttrSpec{Name: "url", Type: cty.String, Required: false},
+		"key_url":         &hcldec.AttrSpec{Name: "key_url", Type: cty.String, Required: false},
+		"key":             &hcldec.AttrSpec{Name: "key", Type: cty.String, Required: false},
+		"key_fingerprint": &hcldec.AttrSpec{Name: "key_fingerprint", Type: cty.String, Required: false},
 	}
 	return s
 }

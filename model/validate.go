@@ -56,6 +56,7 @@ var (
 	dockerSize    = regexp.MustCompile(`^[0-9]+[kmg]$`)
 	bucketName    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$`)
 	interfaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+	fingerprint   = regexp.MustCompile(`^[0-9A-F]{40}$`)
 	nomadSemver   = regexp.MustCompile(`^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$`)
 	// A Docker log tag without template, a fluentd tag whose parts are
 	// split on "." and that holds no match wildcard, and a Cloud Logging
@@ -86,6 +87,7 @@ func (d *Declaration) Validate() Problems {
 	d.validateLogging(&ps)
 	d.validatePolicies(&ps)
 	d.validatePublish(&ps)
+	d.validateRepositories(&ps)
 	return ps
 }
 
@@ -357,6 +359,33 @@ func (d *Declaration) validatePublish(ps *Problems) {
 	u, err := url.Parse(p.DownloadBaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
 		ps.add("publish.download_base_url", "%q is not an http(s) base URL", p.DownloadBaseURL)
+	}
+}
+
+func (d *Declaration) validateRepositories(ps *Problems) {
+	r := d.Repositories
+	for _, repo := range []struct {
+		at string
+		r  Repository
+	}{{"repositories.docker", r.Docker}, {"repositories.hashicorp", r.HashiCorp}, {"repositories.google", r.Google}} {
+		for _, f := range []struct{ name, v string }{{"url", repo.r.URL}, {"key_url", repo.r.KeyURL}} {
+			// {os_id} is filled in on the VM; check the rest of the URL.
+			u, err := url.Parse(strings.ReplaceAll(f.v, OSIDPlaceholder, "debian"))
+			switch {
+			case err != nil || strings.ContainsAny(f.v, " \t\n'\"\\"):
+				ps.add(repo.at+"."+f.name, "%q is not a URL", f.v)
+			case u.Scheme == "file" && u.Path != "":
+			case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+			default:
+				ps.add(repo.at+"."+f.name, "%q is not an http, https or file URL", f.v)
+			}
+		}
+		if !fingerprint.MatchString(NormalizeFingerprint(repo.r.KeyFingerprint)) {
+			ps.add(repo.at+".key_fingerprint", "%q is not a key fingerprint (40 hex digits, spaces allowed)", repo.r.KeyFingerprint)
+		}
+		if repo.r.Key != "" && !strings.Contains(repo.r.Key, "-----BEGIN PGP PUBLIC KEY BLOCK-----") {
+			ps.add(repo.at+".key", "is not an ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK-----); export it with gpg --armor --export")
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/imagelabel"
 	"github.com/tetranomad/packer-plugin-tetranomad/imagelabel/computetest"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/publish"
@@ -103,7 +104,7 @@ func TestPostProcessPublishesAndLabels(t *testing.T) {
 	if ptr := e.pointer(t); ptr.BundleID != id {
 		t.Errorf("latest.json names %q, want %s", ptr.BundleID, id)
 	}
-	want := map[string]string{"built-by": "packer", "tetranomad-bundle": imageLabel(id), "tetragon-version": "v1-7-0", "nomad-version": "1-10-5"}
+	want := map[string]string{"built-by": "packer", "tetranomad-bundle": imageLabel(id), "tetragon-version": "v1-7-0", "nomad-version": imagelabel.SanitizeValue(model.DefaultNomadVersion)}
 	if got := e.compute.Labels("proj", "tetra-img-1"); !maps.Equal(got, want) {
 		t.Errorf("image labels %v, want %v", got, want)
 	}

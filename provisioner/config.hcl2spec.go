@@ -11,24 +11,25 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string                `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string                `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string                `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool                  `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool                  `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string                `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string      `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string               `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Tetragon            *model.FlatTetragon    `mapstructure:"tetragon" cty:"tetragon" hcl:"tetragon"`
-	Nomad               *model.FlatNomad       `mapstructure:"nomad" cty:"nomad" hcl:"nomad"`
-	HostVolumes         *model.FlatHostVolumes `mapstructure:"host_volumes" cty:"host_volumes" hcl:"host_volumes"`
-	Docker              *model.FlatDocker      `mapstructure:"docker" cty:"docker" hcl:"docker"`
-	Logging             *model.FlatLogging     `mapstructure:"logging" cty:"logging" hcl:"logging"`
-	Policies            *model.FlatPolicies    `mapstructure:"policies" cty:"policies" hcl:"policies"`
-	Publish             *model.FlatPublish     `mapstructure:"publish" cty:"publish" hcl:"publish"`
-	OutputDir           *string                `mapstructure:"output_dir" cty:"output_dir" hcl:"output_dir"`
-	ExecuteCommand      *string                `mapstructure:"execute_command" cty:"execute_command" hcl:"execute_command"`
-	RemoteFolder        *string                `mapstructure:"remote_folder" cty:"remote_folder" hcl:"remote_folder"`
+	PackerBuildName     *string                 `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType   *string                 `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion   *string                 `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug         *bool                   `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce         *bool                   `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError       *string                 `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars      map[string]string       `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars []string                `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Tetragon            *model.FlatTetragon     `mapstructure:"tetragon" cty:"tetragon" hcl:"tetragon"`
+	Nomad               *model.FlatNomad        `mapstructure:"nomad" cty:"nomad" hcl:"nomad"`
+	HostVolumes         *model.FlatHostVolumes  `mapstructure:"host_volumes" cty:"host_volumes" hcl:"host_volumes"`
+	Docker              *model.FlatDocker       `mapstructure:"docker" cty:"docker" hcl:"docker"`
+	Logging             *model.FlatLogging      `mapstructure:"logging" cty:"logging" hcl:"logging"`
+	Policies            *model.FlatPolicies     `mapstructure:"policies" cty:"policies" hcl:"policies"`
+	Publish             *model.FlatPublish      `mapstructure:"publish" cty:"publish" hcl:"publish"`
+	Repositories        *model.FlatRepositories `mapstructure:"repositories" cty:"repositories" hcl:"repositories"`
+	OutputDir           *string                 `mapstructure:"output_dir" cty:"output_dir" hcl:"output_dir"`
+	ExecuteCommand      *string                 `mapstructure:"execute_command" cty:"execute_command" hcl:"execute_command"`
+	RemoteFolder        *string                 `mapstructure:"remote_folder" cty:"remote_folder" hcl:"remote_folder"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -58,6 +59,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"logging":                    &hcldec.BlockSpec{TypeName: "logging", Nested: hcldec.ObjectSpec((*model.FlatLogging)(nil).HCL2Spec())},
 		"policies":                   &hcldec.BlockSpec{TypeName: "policies", Nested: hcldec.ObjectSpec((*model.FlatPolicies)(nil).HCL2Spec())},
 		"publish":                    &hcldec.BlockSpec{TypeName: "publish", Nested: hcldec.ObjectSpec((*model.FlatPublish)(nil).HCL2Spec())},
+		"repositories":               &hcldec.BlockSpec{TypeName: "repositories", Nested: hcldec.ObjectSpec((*model.FlatRepositories)(nil).HCL2Spec())},
 		"output_dir":                 &hcldec.AttrSpec{Name: "output_dir", Type: cty.String, Required: false},
 		"execute_command":            &hcldec.AttrSpec{Name: "execute_command", Type: cty.String, Required: false},
 		"remote_folder":              &hcldec.AttrSpec{Name: "remote_folder", Type: cty.String, Required: false},

@@ -508,7 +508,7 @@ func randomDeclaration(t testing.TB, raw []byte) (*model.Declaration, []policy.F
 
 	d.Nomad.JobName = e.word()
 	d.Nomad.DropInName = strings.ReplaceAll(e.word(), "-", "_") + "_tn"
-	d.Nomad.Version = []string{"1.10.5", "1.9.7", "1.10.3"}[e.intn(3)]
+	d.Nomad.Version = []string{"2.0.5", "1.10.5", "1.9.7", "1.10.3"}[e.intn(4)]
 	d.Nomad.Datacenters = []string{[]string{"*", "dc1", "europe-west1"}[e.intn(3)]}
 	d.Nomad.Base.Enabled = e.coin()
 	if d.Nomad.Base.Enabled && e.coin() {

@@ -155,7 +155,7 @@ func TestBundleLayoutAndManifest(t *testing.T) {
 		t.Errorf("manifest contract %q, want %q", m.Contract, d.Contract().Hash())
 	}
 	wantVersions := bundle.Versions{Tetragon: "v1.7.0", TetragonImage: "quay.io/cilium/tetragon:v1.7.0",
-		ExportImage: model.DefaultExportImage, Nomad: "1.10.5", Plugin: testPluginVersion}
+		ExportImage: model.DefaultExportImage, Nomad: "2.0.5", Plugin: testPluginVersion}
 	if m.Versions != wantVersions {
 		t.Errorf("versions = %+v, want %+v", m.Versions, wantVersions)
 	}

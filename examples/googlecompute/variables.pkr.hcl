@@ -42,7 +42,7 @@ variable "tetragon_version" {
 
 variable "nomad_version" {
   type    = string
-  default = "1.10.5"
+  default = "2.0.5"
 }
 
 variable "nomad_datacenter" {

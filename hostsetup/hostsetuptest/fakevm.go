@@ -31,6 +31,9 @@ type VM struct {
 	Installed []string
 	// Commands present on PATH as stubs that succeed (jq, curl, dockerd, ...).
 	Commands []string
+	// Real are more of the host's tools linked into the fake PATH (curl,
+	// gpg), for tests that need them to work.
+	Real []string
 
 	bin string
 }
@@ -94,7 +97,7 @@ func (vm *VM) Remove(t testing.TB, rel string) {
 // from the VM's current settings) and the fake root.
 func (vm *VM) Env(t testing.TB) []string {
 	t.Helper()
-	for _, tool := range realTools {
+	for _, tool := range append(append([]string(nil), realTools...), vm.Real...) {
 		p, err := exec.LookPath(tool)
 		if err != nil {
 			t.Skipf("%s not found: the script runs with the real tool", tool)

@@ -10,7 +10,7 @@ TN_PLUGIN_VERSION='0.1.0-test'
 TN_BUNDLE_ID='b-test'
 TN_DOCKER_SOURCE='distro'
 TN_NOMAD_INSTALL='binary'
-TN_NOMAD_VERSION='1.10.5'
+TN_NOMAD_VERSION='2.0.5'
 TN_NOMAD_SHA256='abababababababababababababababababababababababababababababababab'
 TN_NOMAD_SHIPPED='1'
 TN_NOMAD_CONFIG_DIR='/etc/nomad.d'
@@ -33,12 +33,21 @@ TN_OPS_AGENT_CONFIG='/etc/google-cloud-ops-agent/config.yaml'
 TN_FLUENTD_CONFIG='/etc/google-fluentd/config.d/tetragon.conf'
 TN_PAYLOAD_SUMS='40ed57c53e470cc4cee9796a9d8b0bf6346f55df4e8aedc01dd810ef4c813064  docker/daemon.json
 bd525c35d877965ab13eb60e835ae5690558eeee9d04c4460ff2a2357a4f6aef  nomad/config/client.hcl
-290af730f8c0a986f85ec61ecd8926e843b923e7f027d6f430af7b67d85ea6ad  nomad/config/tetragon.hcl
+aa7d241945cc80f0c59e31282cb9c101a8d82320cb4a4613a2e598fa278ebcd3  nomad/config/tetragon.hcl
 fe7c2bd46a338aea4b1ad228247b00646feece791dc1a3926662329e4322a3c3  nomad/nomad.service
 abbe5512477ae16f0eda3ad42d128a5796182ae7eba18eb9c0285bde0bd7dddb  nomad/ordering.conf
 51ae4556e7636f9ed049bb4ec6bea9571bd831fc0593e009737985afae33ba94  preflight/requirements.tsv
 abababababababababababababababababababababababababababababababab  nomad/nomad
 '
+TN_DOCKER_REPO_URL='https://download.docker.com/linux/{os_id}'
+TN_DOCKER_REPO_KEY_URL='https://download.docker.com/linux/{os_id}/gpg'
+TN_DOCKER_REPO_FPR='9DC858229FC7DD38854AE2D88D81803C0EBFCD88'
+TN_HASHICORP_REPO_URL='https://apt.releases.hashicorp.com'
+TN_HASHICORP_REPO_KEY_URL='https://apt.releases.hashicorp.com/gpg'
+TN_HASHICORP_REPO_FPR='798AEC654E5C15428C8E42EEAA16FCBCA621E701'
+TN_GOOGLE_REPO_URL='https://packages.cloud.google.com/apt'
+TN_GOOGLE_REPO_KEY_URL='https://packages.cloud.google.com/apt/doc/apt-key.gpg'
+TN_GOOGLE_REPO_FPR='35BAA0B33E9EB396F59CA838C0BA5CE6DC6315A3'
 
 # ---- The rest is the same for every declaration (hostsetup/setup.sh). ----
 
@@ -52,6 +61,7 @@ TN_ROOT=${TETRANOMAD_TEST_ROOT:-}
 TN_SELF=${BASH_SOURCE[0]}
 TN_STEP=setup
 TN_WORK=
+TN_GNUPG=
 TN_FILES=
 TN_RESULTS=
 TN_ERRORS=()
@@ -90,6 +100,7 @@ trap 'tn_on_error $? $LINENO "$BASH_COMMAND"' ERR
 # shellcheck disable=SC2317 # called by the EXIT trap
 tn_cleanup() {
   if [[ -n $TN_WORK ]]; then rm -rf -- "$TN_WORK"; fi
+  if [[ -n $TN_GNUPG ]]; then rm -rf -- "$TN_GNUPG"; fi
 }
 trap tn_cleanup EXIT
 
@@ -250,9 +261,78 @@ tn_plan_packages() {
         ;;
     esac
   fi
-  if ((${#TN_REPOS[@]})) && ! command -v curl >/dev/null 2>&1; then
-    TN_ERRORS+=("curl is needed to fetch the signing keys of these apt repositories: ${TN_REPOS[*]}; use an image with curl")
+  if ((${#TN_REPOS[@]})); then
+    local tool lacking=()
+    for tool in curl gpg; do
+      if ! command -v "$tool" >/dev/null 2>&1; then lacking+=("$tool"); fi
+    done
+    if ((${#lacking[@]})); then
+      TN_ERRORS+=("the signing keys of the apt repositories ${TN_REPOS[*]} are fetched with curl and checked with gpg, and this image has no ${lacking[*]}: use an image with the curl and gnupg packages")
+    fi
   fi
+}
+
+# tn_repo_settings REPO sets R_* to the repository's settings: the setting
+# path, URL, key URL, pinned fingerprint, shipped key file, suite, components.
+tn_repo_settings() {
+  case $1 in
+    docker)
+      R_SETTING=repositories.docker R_URL=$TN_DOCKER_REPO_URL R_KEY_URL=$TN_DOCKER_REPO_KEY_URL
+      R_FPR=$TN_DOCKER_REPO_FPR R_SUITE=$TN_OS_CODENAME R_COMPONENTS=stable
+      ;;
+    hashicorp)
+      R_SETTING=repositories.hashicorp R_URL=$TN_HASHICORP_REPO_URL R_KEY_URL=$TN_HASHICORP_REPO_KEY_URL
+      R_FPR=$TN_HASHICORP_REPO_FPR R_SUITE=$TN_OS_CODENAME R_COMPONENTS=main
+      ;;
+    google-cloud-ops-agent | google-cloud-logging)
+      R_SETTING=repositories.google R_URL=$TN_GOOGLE_REPO_URL R_KEY_URL=$TN_GOOGLE_REPO_KEY_URL
+      R_FPR=$TN_GOOGLE_REPO_FPR R_SUITE=$1-$TN_OS_CODENAME-all R_COMPONENTS=main
+      ;;
+  esac
+  R_KEY=$TN_FILES/keys/${R_SETTING#repositories.}.asc
+  R_URL=${R_URL//"{os_id}"/$TN_OS_ID}
+  R_KEY_URL=${R_KEY_URL//"{os_id}"/$TN_OS_ID}
+}
+
+# tn_check_keys gets the signing key of every repository this run adds (from
+# the declaration or its key URL) and keeps only the key with the pinned
+# fingerprint, in $TN_WORK/keys/REPO.gpg, before apt ever sees it. A key
+# without that fingerprint is an error of the preflight: nothing is written.
+tn_check_keys() {
+  local repo src got out list=$TN_WORK/keys/list
+  # A short home: gpg's socket paths are limited to about 100 characters.
+  # --no-autostart: no gpg-agent may be left running on the image.
+  TN_GNUPG=$(mktemp -d /tmp/tetranomad-gpg.XXXXXX)
+  mkdir -m 0700 "$TN_WORK/keys"
+  for repo in "${TN_REPOS[@]}"; do
+    tn_repo_settings "$repo"
+    got=$TN_WORK/keys/$repo.download
+    if [[ -f $R_KEY ]]; then
+      src="$R_SETTING.key"
+      cp -- "$R_KEY" "$got"
+    else
+      src=$R_KEY_URL
+      if ! curl -fsSL --retry 3 -o "$got" -- "$R_KEY_URL" >"$list" 2>&1; then
+        out=$(<"$list")
+        TN_ERRORS+=("cannot download the signing key of the $repo repository from $R_KEY_URL (${out//$'\n'/ }): check $R_SETTING.key_url, or put the key in $R_SETTING.key")
+        continue
+      fi
+    fi
+    # The primary keys' fingerprints: the fpr line after each pub line.
+    if ! gpg --batch --no-options --no-autostart --homedir "$TN_GNUPG" --with-colons --show-keys -- "$got" >"$list" 2>/dev/null; then
+      TN_ERRORS+=("the signing key of the $repo repository from $src is not an OpenPGP public key: check $R_SETTING.key_url or $R_SETTING.key")
+      continue
+    fi
+    got=$(awk -F: '$1 == "pub" {p = 1; next} $1 == "fpr" && p {printf "%s%s", sep, $10; sep = " "; p = 0}' "$list")
+    if [[ " $got " != *" $R_FPR "* ]]; then
+      TN_ERRORS+=("the signing key of the $repo repository from $src has fingerprint ${got:-none}, but $R_SETTING.key_fingerprint is $R_FPR: apt must not trust it. If your mirror signs with its own key, set $R_SETTING.key_fingerprint to that key's fingerprint")
+      continue
+    fi
+    # Only the pinned key goes into apt's keyring, even when the file holds more.
+    gpg --batch --no-options --no-autostart --homedir "$TN_GNUPG" --quiet --import -- "$TN_WORK/keys/$repo.download" 2>/dev/null
+    gpg --batch --no-options --no-autostart --homedir "$TN_GNUPG" --export "$R_FPR" >"$TN_WORK/keys/$repo.gpg"
+    echo "repository $repo: signing key from $src has the pinned fingerprint $R_FPR ($R_SETTING.key_fingerprint)"
+  done
 }
 
 # tn_check_policies runs the requirements table against /proc/kallsyms and
@@ -402,6 +482,8 @@ tn_preflight() {
   fi
 
   tn_plan_packages
+  # Keys are fetched only for a VM that passed every other check.
+  if ((${#TN_REPOS[@]} && ${#TN_ERRORS[@]} == 0)); then tn_check_keys; fi
   if ((${#TN_WANT[@]})); then
     echo "to install: ${TN_WANT[*]}"
   else
@@ -520,20 +602,16 @@ tn_service() {
 
 # ---- packages: one apt-get update and one install, only when needed ----
 
-# tn_repo NAME KEY_URL URIS SUITE COMPONENTS: an apt repository signed by a
-# key in /etc/apt/keyrings (deb822 format). The key is fetched only once.
+# tn_repo REPO: the repository in deb822 format, signed by the key the
+# preflight checked (only that key, in /etc/apt/keyrings/REPO.gpg).
 tn_repo() {
-  local name=$1 url=$2 key=/etc/apt/keyrings/$1.asc
-  if [[ ! -s $key && ! -s /etc/apt/keyrings/$name.gpg ]]; then
-    tn_mkdir /etc/apt/keyrings 0755 root:root
-    tn_run "downloading the $name signing key from $url" curl -fsSL --retry 3 -o "$TN_WORK/$name.key" "$url"
-    if ! grep -q -- '-----BEGIN PGP PUBLIC KEY BLOCK-----' "$TN_WORK/$name.key"; then key=/etc/apt/keyrings/$name.gpg; fi
-    tn_put "$TN_WORK/$name.key" "$key" 0644 root:root
-  elif [[ ! -s $key ]]; then
-    key=/etc/apt/keyrings/$name.gpg
-  fi
-  printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\nSigned-By: %s\n' "$3" "$4" "$5" "$key" >"$TN_WORK/$name.sources"
+  local name=$1 key=/etc/apt/keyrings/$1.gpg
+  tn_repo_settings "$name"
+  tn_mkdir /etc/apt/keyrings 0755 root:root
+  tn_put "$TN_WORK/keys/$name.gpg" "$key" 0644 root:root
+  printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\nSigned-By: %s\n' "$R_URL" "$R_SUITE" "$R_COMPONENTS" "$key" >"$TN_WORK/$name.sources"
   tn_put "$TN_WORK/$name.sources" "/etc/apt/sources.list.d/$name.sources" 0644 root:root
+  echo "added repository $name: $R_URL $R_SUITE $R_COMPONENTS, signed by $R_FPR"
 }
 
 tn_packages() {
@@ -542,16 +620,9 @@ tn_packages() {
     echo "every package is already installed"
     return 0
   fi
-  for repo in "${TN_REPOS[@]}"; do
-    case $repo in
-      # Docker's, HashiCorp's and Google's own repositories, set up as their
-      # install scripts do, without the scripts' repeated apt-get update.
-      docker) tn_repo docker "https://download.docker.com/linux/$TN_OS_ID/gpg" "https://download.docker.com/linux/$TN_OS_ID" "$TN_OS_CODENAME" stable ;;
-      hashicorp) tn_repo hashicorp https://apt.releases.hashicorp.com/gpg https://apt.releases.hashicorp.com "$TN_OS_CODENAME" main ;;
-      google-cloud-ops-agent) tn_repo google-cloud-ops-agent https://packages.cloud.google.com/apt/doc/apt-key.gpg https://packages.cloud.google.com/apt "google-cloud-ops-agent-$TN_OS_CODENAME-all" main ;;
-      google-cloud-logging) tn_repo google-cloud-logging https://packages.cloud.google.com/apt/doc/apt-key.gpg https://packages.cloud.google.com/apt "google-cloud-logging-$TN_OS_CODENAME-all" main ;;
-    esac
-  done
+  # Docker's, HashiCorp's and Google's repositories (or their mirrors), set
+  # up as the vendors' install scripts do, without their repeated apt-get update.
+  for repo in "${TN_REPOS[@]}"; do tn_repo "$repo"; done
   echo "apt-get update"
   tn_run "apt-get update" "${apt[@]}" update
   echo "apt-get install ${TN_WANT[*]}"

@@ -79,6 +79,9 @@ job "security_agent.v2" {
 
       # Time for Tetragon to detach its BPF programs on stop.
       kill_timeout = "30s"
+      # Deregister the service before the agent stops (Nomad 2.0 warns on a task
+      # with services and no shutdown_delay; 1.10 accepts it too).
+      shutdown_delay = "5s"
 
       config {
         image      = "quay.io/cilium/tetragon:v1.7.0"

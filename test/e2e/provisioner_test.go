@@ -57,10 +57,11 @@ func requireProvisioner(t *testing.T) {
 func provisionVars(t *testing.T, outDir string, extra map[string]string) map[string]string {
 	nomad := nomadBinary(t)
 	vars := map[string]string{
-		"output_dir":   outDir,
-		"nomad_binary": nomad,
-		"nomad_sha256": fileSHA256(t, nomad),
-		"bridge_cidr":  bridgeCIDR,
+		"output_dir":    outDir,
+		"nomad_binary":  nomad,
+		"nomad_sha256":  fileSHA256(t, nomad),
+		"nomad_version": nomadVersionOf(t, nomad),
+		"bridge_cidr":   bridgeCIDR,
 	}
 	for k, v := range extra {
 		vars[k] = v

@@ -7,6 +7,8 @@ variable "ssh_private_key_file" { type = string }
 variable "output_dir" { type = string }
 variable "nomad_binary" { type = string }
 variable "nomad_sha256" { type = string }
+# The version nomad_binary reports (the default, 2.0.5, cannot be built here).
+variable "nomad_version" { type = string }
 variable "bridge_cidr" { type = string }
 variable "bucket" { type = string }
 variable "download_base_url" { type = string }
@@ -35,6 +37,7 @@ build {
 
     nomad {
       install       = "binary"
+      version       = var.nomad_version
       binary_source = var.nomad_binary
       binary_sha256 = var.nomad_sha256
       base_config {

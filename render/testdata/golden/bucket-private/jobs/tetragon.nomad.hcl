@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "d168e7fd9f3216e200f7"
+    tetranomad_bundle   = "9da973a245c79bd1ba5e"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -79,6 +79,9 @@ job "tetragon" {
 
       # Time for Tetragon to detach its BPF programs on stop.
       kill_timeout = "30s"
+      # Deregister the service before the agent stops (Nomad 2.0 warns on a task
+      # with services and no shutdown_delay; 1.10 accepts it too).
+      shutdown_delay = "5s"
 
       config {
         image      = "quay.io/cilium/tetragon:v1.7.0@sha256:0000000000000000000000000000000000000000000000000000000000000001"
@@ -123,7 +126,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/d168e7fd9f3216e200f7/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/9da973a245c79bd1ba5e/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 
@@ -133,7 +136,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/d168e7fd9f3216e200f7/policies/log-tcp-connect.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/9da973a245c79bd1ba5e/policies/log-tcp-connect.yaml"
         destination = "local/policies/log-tcp-connect.yaml"
         mode        = "file"
 
@@ -143,7 +146,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/d168e7fd9f3216e200f7/policies/watch-fd.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/9da973a245c79bd1ba5e/policies/watch-fd.yaml"
         destination = "local/policies/watch-fd.yaml"
         mode        = "file"
 

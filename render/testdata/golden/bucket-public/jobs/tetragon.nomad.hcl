@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "62dbe3d826f925c3293d"
+    tetranomad_bundle   = "e112aab3a10442cf5ba2"
     tetranomad_contract = "5617cb6bb2eb323b"
   }
 
@@ -79,6 +79,9 @@ job "tetragon" {
 
       # Time for Tetragon to detach its BPF programs on stop.
       kill_timeout = "30s"
+      # Deregister the service before the agent stops (Nomad 2.0 warns on a task
+      # with services and no shutdown_delay; 1.10 accepts it too).
+      shutdown_delay = "5s"
 
       config {
         image      = "quay.io/cilium/tetragon:v1.7.0"
@@ -123,7 +126,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/62dbe3d826f925c3293d/policies/block-internet-egress.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/e112aab3a10442cf5ba2/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -133,7 +136,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/62dbe3d826f925c3293d/policies/block-package-managers.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/e112aab3a10442cf5ba2/policies/block-package-managers.yaml"
         destination = "local/policies/block-package-managers.yaml"
         mode        = "file"
 

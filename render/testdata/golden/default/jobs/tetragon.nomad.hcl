@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "3a162e52dff7a14bcb15"
+    tetranomad_bundle   = "5c213a2d4215f55e56e7"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -79,6 +79,9 @@ job "tetragon" {
 
       # Time for Tetragon to detach its BPF programs on stop.
       kill_timeout = "30s"
+      # Deregister the service before the agent stops (Nomad 2.0 warns on a task
+      # with services and no shutdown_delay; 1.10 accepts it too).
+      shutdown_delay = "5s"
 
       config {
         image      = "quay.io/cilium/tetragon:v1.7.0"

@@ -26,6 +26,11 @@ client {
 
 plugin "docker" {
   config {
+    # Also admits the job's pid_mode = "host": since Nomad 2.0.4 (CVE-2026-14891)
+    # host namespace modes need allow_privileged or the plugin's allowed_modes.
+    # This file relies on allow_privileged; allowed_modes is left out because
+    # Nomad 1.10 agents refuse to start with it.
+
     allow_privileged = true
   }
 }

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "dcacbfdd121e5a61df1e"
+    tetranomad_bundle   = "aaaf34d42486689d979c"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -79,6 +79,9 @@ job "tetragon" {
 
       # Time for Tetragon to detach its BPF programs on stop.
       kill_timeout = "30s"
+      # Deregister the service before the agent stops (Nomad 2.0 warns on a task
+      # with services and no shutdown_delay; 1.10 accepts it too).
+      shutdown_delay = "5s"
 
       config {
         image      = "quay.io/cilium/tetragon:v1.7.0"
@@ -124,7 +127,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/dcacbfdd121e5a61df1e/policies/block-internet-egress.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/aaaf34d42486689d979c/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -134,7 +137,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/dcacbfdd121e5a61df1e/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/aaaf34d42486689d979c/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 
