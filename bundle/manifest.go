@@ -19,12 +19,15 @@ import (
 // Manifest indexes a bundle. It carries no timestamps: the same declaration
 // renders the same bytes.
 type Manifest struct {
-	SchemaVersion int      `json:"schema_version"`
-	BundleID      string   `json:"bundle_id"`
-	Contract      string   `json:"contract"`
-	Versions      Versions `json:"versions"`
-	Target        Target   `json:"target"`
-	Files         []File   `json:"files"`
+	SchemaVersion int    `json:"schema_version"`
+	BundleID      string `json:"bundle_id"`
+	Contract      string `json:"contract"`
+	// PolicyMode is the declaration's policies.mode: "enforce", or "monitor"
+	// when every enforcing policy was shipped with policy-mode: monitor.
+	PolicyMode string   `json:"policy_mode,omitempty"`
+	Versions   Versions `json:"versions"`
+	Target     Target   `json:"target"`
+	Files      []File   `json:"files"`
 	// Policies is what each TracingPolicy needs from the kernel, in bundle
 	// order, with File the policy's bundle path.
 	Policies  []policy.Requirements `json:"policies"`

@@ -44,6 +44,9 @@ const (
 	HealthPortLabel  = "health"
 	// BundleMetaKey is the job meta key carrying the bundle id.
 	BundleMetaKey = "tetranomad_bundle"
+	// PolicyModeMetaKey is the job meta key carrying policies.mode, so
+	// every allocation says whether its policies enforce or only monitor.
+	PolicyModeMetaKey = "tetranomad_policy_mode"
 )
 
 // Resources of the export sidecar: it only tails a file.
@@ -116,6 +119,7 @@ func Render(in Input) ([]byte, error) {
 	meta := job.AppendNewBlock("meta", nil).Body()
 	setString(meta, BundleMetaKey, in.BundleID)
 	setString(meta, model.ContractMetaKey, contract)
+	setString(meta, PolicyModeMetaKey, d.Policies.Mode)
 
 	job.AppendNewline()
 	comment(job, "The client drop-in provides the host volumes and privileged Docker;",
@@ -125,15 +129,50 @@ func Render(in Input) ([]byte, error) {
 	constraint(job, "meta."+model.ContractMetaKey, contract)
 
 	job.AppendNewline()
-	comment(job, "Replace one node's agent at a time, so a bad release never blinds the",
-		"whole fleet at once.")
-	update := job.AppendNewBlock("update", nil).Body()
-	setInt(update, "max_parallel", 1)
-	setString(update, "stagger", "30s")
+	renderUpdate(job, d.Nomad)
 
 	job.AppendNewline()
 	renderGroup(job.AppendNewBlock("group", []string{GroupName}).Body(), d, policies, in.BundleID)
 	return f.Bytes(), nil
+}
+
+// Health-gated rollout timings (Nomad 1.11 and later): the agent may need
+// minutes to load BTF and many policies on a busy node, and its health check
+// has a 2m grace.
+const (
+	healthyDeadline  = "10m"
+	progressDeadline = "15m"
+)
+
+// renderUpdate writes what the target Nomad honours for a system job: before
+// 1.11 only max_parallel and stagger; from 1.11 a deployment gated on the
+// allocations' health, with canaries when asked for (nomad@v1.11.3:
+// scheduler/scheduler_system.go places ceil(canary% of the updated
+// allocations), capped at max_parallel, and ignores stagger).
+func renderUpdate(job *hclwrite.Body, n model.Nomad) {
+	if !model.NomadAtLeast(n.Version, model.SystemDeploymentsSince) {
+		comment(job, "Replace a few nodes' agents at a time, so a bad release never blinds",
+			"the whole fleet at once.")
+		update := job.AppendNewBlock("update", nil).Body()
+		setInt(update, "max_parallel", n.MaxParallel)
+		setString(update, "stagger", "30s")
+		return
+	}
+	comment(job, "A deployment: a few nodes at a time, each healthy (checks passing) before",
+		"the next; a failed deployment reverts to the last stable version.")
+	if n.CanaryPercent > 0 {
+		comment(job, "Canaries first: the rest waits for `nomad deployment promote`.")
+	}
+	update := job.AppendNewBlock("update", nil).Body()
+	setInt(update, "max_parallel", n.MaxParallel)
+	if n.CanaryPercent > 0 {
+		setInt(update, "canary", n.CanaryPercent)
+		setBool(update, "auto_promote", false)
+	}
+	setBool(update, "auto_revert", true)
+	setString(update, "health_check", "checks")
+	setString(update, "healthy_deadline", healthyDeadline)
+	setString(update, "progress_deadline", progressDeadline)
 }
 
 func checkPolicies(in []PolicyFile) ([]PolicyFile, error) {
@@ -211,7 +250,7 @@ func renderTetragonTask(t *hclwrite.Body, d *model.Declaration, policies []Polic
 	if *tt.HostPID {
 		setString(config, "pid_mode", "host")
 	}
-	if versionAtLeast(d.Nomad.Version, cgroupnsSince) {
+	if model.NomadAtLeast(d.Nomad.Version, cgroupnsSince) {
 		setString(config, "cgroupns", "host")
 	}
 	setStrings(config, "ports", []string{MetricsPortLabel, HealthPortLabel})
@@ -453,26 +492,6 @@ func ServiceName(jobName string) string {
 		return "tetragon"
 	}
 	return s
-}
-
-// versionAtLeast compares a Nomad version "X.Y.Z[-pre]" with min.
-func versionAtLeast(v string, min [3]int) bool {
-	core, _, _ := strings.Cut(v, "-")
-	core, _, _ = strings.Cut(core, "+")
-	parts := strings.Split(core, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return false
-		}
-		if n != min[i] {
-			return n > min[i]
-		}
-	}
-	return true
 }
 
 func constraint(body *hclwrite.Body, attribute, value string) {

@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -83,6 +84,18 @@ policies {
 `
 )
 
+// canaryMonitor is a staged rollout on Nomad 1.11: canaries, monitor mode.
+const canaryMonitor = `
+nomad {
+  version        = "1.11.3"
+  max_parallel   = 4
+  canary_percent = 25
+}
+policies {
+  mode = "monitor"
+}
+`
+
 var variants = []struct {
 	golden   string
 	decl     string
@@ -92,6 +105,7 @@ var variants = []struct {
 	{"gcs-private.nomad.hcl", privateBucket, twoPolicies},
 	{"https-public.nomad.hcl", publicBucket, twoPolicies},
 	{"no-policies.nomad.hcl", tuned, nil},
+	{"canary-monitor.nomad.hcl", canaryMonitor, twoPolicies},
 }
 
 func TestGolden(t *testing.T) {
@@ -419,13 +433,59 @@ func TestServiceName(t *testing.T) {
 	}
 }
 
-func TestVersionAtLeast(t *testing.T) {
-	for v, want := range map[string]bool{
-		"1.10.3": true, "1.10.5": true, "1.11.0": true, "2.0.0": true, "1.10.3-beta.1": true,
-		"1.10.2": false, "1.9.9": false, "0.99.99": false, "1.10": false, "x.y.z": false,
+// TestUpdateBlockFollowsTheNomadVersion: before 1.11 a system job honours
+// only max_parallel and stagger, and a canary would be silently ignored; from
+// 1.11 it is a deployment (nomad@v1.11.3 scheduler/scheduler_system.go).
+func TestUpdateBlockFollowsTheNomadVersion(t *testing.T) {
+	attrs := func(decl string) map[string]string {
+		t.Helper()
+		src := render(t, decl, nil, "")
+		ups := blocks(parseJob(t, src).Body, "update")
+		if len(ups) != 1 {
+			t.Fatalf("%d update blocks", len(ups))
+		}
+		out := map[string]string{}
+		for name, a := range ups[0].Body.Attributes {
+			out[name] = string(a.Expr.Range().SliceBytes(src))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name, decl string
+		want       map[string]string
+	}{
+		{"1.10", "nomad {\n  version = \"1.10.5\"\n}\n", map[string]string{"max_parallel": "1", "stagger": `"30s"`}},
+		{"1.11 without canaries", "nomad {\n  version = \"1.11.0\"\n  max_parallel = 2\n}\n", map[string]string{
+			"max_parallel": "2", "auto_revert": "true", "health_check": `"checks"`,
+			"healthy_deadline": `"10m"`, "progress_deadline": `"15m"`,
+		}},
+		{"1.11 with canaries", canaryMonitor, map[string]string{
+			"max_parallel": "4", "canary": "25", "auto_promote": "false", "auto_revert": "true", "health_check": `"checks"`,
+			"healthy_deadline": `"10m"`, "progress_deadline": `"15m"`,
+		}},
 	} {
-		if got := versionAtLeast(v, cgroupnsSince); got != want {
-			t.Errorf("versionAtLeast(%q) = %v, want %v", v, got, want)
+		t.Run(c.name, func(t *testing.T) {
+			if got := attrs(c.decl); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("update = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestJobMetaCarriesTheBundleAndPolicyMode(t *testing.T) {
+	for decl, mode := range map[string]string{"": "enforce", canaryMonitor: "monitor"} {
+		src := render(t, decl, nil, "0123456789abcdef0123")
+		metas := blocks(parseJob(t, src).Body, "meta")
+		if len(metas) != 1 {
+			t.Fatalf("%d meta blocks", len(metas))
+		}
+		got := map[string]string{}
+		for name, a := range metas[0].Body.Attributes {
+			v, _ := a.Expr.Value(nil)
+			got[name] = v.AsString()
+		}
+		if got[PolicyModeMetaKey] != mode || got[BundleMetaKey] != "0123456789abcdef0123" {
+			t.Errorf("meta = %v, want %s=%s", got, PolicyModeMetaKey, mode)
 		}
 	}
 }

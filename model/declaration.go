@@ -89,6 +89,15 @@ type Nomad struct {
 	Datacenters []string `mapstructure:"datacenters"`
 	// Node pool of the job. Defaults to `all`, so Tetragon runs on every client.
 	NodePool string `mapstructure:"node_pool"`
+	// Clients whose Tetragon allocation is replaced at the same time during a
+	// job update. Defaults to `1`. From Nomad 1.11 it also caps the canaries.
+	MaxParallel int `mapstructure:"max_parallel"`
+	// Percentage (1-100) of the clients being updated that first get the new
+	// job version as canaries, with `auto_promote = false` and
+	// `auto_revert = true`: the rest wait for `nomad deployment promote`.
+	// Needs `version` 1.11.0 or later (system-job canaries); `0`, the default,
+	// rolls out without canaries. Nomad caps the canaries at `max_parallel`.
+	CanaryPercent int `mapstructure:"canary_percent"`
 	// Nomad's bridge network subnet, written to the client drop-in and used by
 	// egress policies. Defaults to Nomad's own default, `172.26.64.0/20`.
 	BridgeNetworkSubnet string `mapstructure:"bridge_network_subnet"`
@@ -187,6 +196,10 @@ type Policies struct {
 	Files []string `mapstructure:"files"`
 	// VPC ranges that egress policies treat as internal. Defaults to `["10.128.0.0/9"]`.
 	VPCCIDRs []string `mapstructure:"vpc_cidrs"`
+	// `enforce` (the default) ships the policies as written; `monitor` ships
+	// every enforcing policy with Tetragon's `spec.options` `policy-mode:
+	// monitor`, so its kills and overrides are reported, not carried out.
+	Mode string `mapstructure:"mode"`
 }
 
 // Publish says where the bundle goes. Without a bucket the policies are

@@ -213,6 +213,8 @@ type FlatNomad struct {
 	Region              *string         `mapstructure:"region" cty:"region" hcl:"region"`
 	Datacenters         []string        `mapstructure:"datacenters" cty:"datacenters" hcl:"datacenters"`
 	NodePool            *string         `mapstructure:"node_pool" cty:"node_pool" hcl:"node_pool"`
+	MaxParallel         *int            `mapstructure:"max_parallel" cty:"max_parallel" hcl:"max_parallel"`
+	CanaryPercent       *int            `mapstructure:"canary_percent" cty:"canary_percent" hcl:"canary_percent"`
 	BridgeNetworkSubnet *string         `mapstructure:"bridge_network_subnet" cty:"bridge_network_subnet" hcl:"bridge_network_subnet"`
 	Base                *FlatBaseClient `mapstructure:"base_config" cty:"base_config" hcl:"base_config"`
 }
@@ -240,6 +242,8 @@ func (*FlatNomad) HCL2Spec() map[string]hcldec.Spec {
 		"region":                &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
 		"datacenters":           &hcldec.AttrSpec{Name: "datacenters", Type: cty.List(cty.String), Required: false},
 		"node_pool":             &hcldec.AttrSpec{Name: "node_pool", Type: cty.String, Required: false},
+		"max_parallel":          &hcldec.AttrSpec{Name: "max_parallel", Type: cty.Number, Required: false},
+		"canary_percent":        &hcldec.AttrSpec{Name: "canary_percent", Type: cty.Number, Required: false},
 		"bridge_network_subnet": &hcldec.AttrSpec{Name: "bridge_network_subnet", Type: cty.String, Required: false},
 		"base_config":           &hcldec.BlockSpec{TypeName: "base_config", Nested: hcldec.ObjectSpec((*FlatBaseClient)(nil).HCL2Spec())},
 	}
@@ -252,6 +256,7 @@ type FlatPolicies struct {
 	Library  []string `mapstructure:"library" cty:"library" hcl:"library"`
 	Files    []string `mapstructure:"files" cty:"files" hcl:"files"`
 	VPCCIDRs []string `mapstructure:"vpc_cidrs" cty:"vpc_cidrs" hcl:"vpc_cidrs"`
+	Mode     *string  `mapstructure:"mode" cty:"mode" hcl:"mode"`
 }
 
 // FlatMapstructure returns a new FlatPolicies.
@@ -269,6 +274,7 @@ func (*FlatPolicies) HCL2Spec() map[string]hcldec.Spec {
 		"library":   &hcldec.AttrSpec{Name: "library", Type: cty.List(cty.String), Required: false},
 		"files":     &hcldec.AttrSpec{Name: "files", Type: cty.List(cty.String), Required: false},
 		"vpc_cidrs": &hcldec.AttrSpec{Name: "vpc_cidrs", Type: cty.List(cty.String), Required: false},
+		"mode":      &hcldec.AttrSpec{Name: "mode", Type: cty.String, Required: false},
 	}
 	return s
 }

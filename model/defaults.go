@@ -74,6 +74,9 @@ const (
 	DockerSourceDistro       = "distro"
 	DockerSourcePreinstalled = "preinstalled"
 
+	PolicyModeEnforce = "enforce"
+	PolicyModeMonitor = "monitor"
+
 	AgentOps           = "ops-agent"
 	AgentGoogleFluentd = "google-fluentd"
 	AgentNone          = "none"
@@ -107,6 +110,7 @@ func (d *Declaration) ApplyDefaults() {
 		n.Datacenters = []string{"*"}
 	}
 	setString(&n.NodePool, "all")
+	setInt(&n.MaxParallel, 1)
 	setString(&n.BridgeNetworkSubnet, DefaultNomadBridgeSubnet)
 	setString(&n.Base.Datacenter, "dc1")
 	setString(&n.Base.NodePool, "default")
@@ -141,6 +145,7 @@ func (d *Declaration) ApplyDefaults() {
 	if p.VPCCIDRs == nil {
 		p.VPCCIDRs = []string{"10.128.0.0/9"}
 	}
+	setString(&p.Mode, PolicyModeEnforce)
 
 	r := &d.Repositories
 	r.Docker.applyDefaults(DefaultDockerRepositoryURL, DockerKeyPath, DefaultDockerKeyFingerprint)

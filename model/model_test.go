@@ -128,6 +128,15 @@ func TestBadDeclarations(t *testing.T) {
 				`d.hcl:4: repositories.docker.key_fingerprint: "0EBFCD88" is not a key fingerprint (40 hex digits, spaces allowed)`,
 				`d.hcl:7: repositories.google.key: is not an ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK-----); export it with gpg --armor --export`,
 			}},
+		{"canary before nomad 1.11", "nomad {\n  version = \"1.10.5\"\n  canary_percent = 10\n}\n",
+			[]string{`d.hcl:3: nomad.canary_percent: system-job canaries need Nomad 1.11.0 or later and nomad.version is "1.10.5"; older servers ignore canary and update every client. Set nomad.version to your servers' version, or remove canary_percent`}},
+		{"canary not a percentage", "nomad {\n  version = \"1.11.3\"\n  canary_percent = 101\n  max_parallel = -1\n}\n",
+			[]string{
+				`d.hcl:3: nomad.canary_percent: 101 is not a percentage; use 1 to 100, or 0 for no canaries`,
+				`d.hcl:4: nomad.max_parallel: -1 must be greater than 0`,
+			}},
+		{"policy mode", "policies {\n  mode = \"audit\"\n}\n",
+			[]string{`d.hcl:2: policies.mode: "audit" is not one of "enforce", "monitor"`}},
 		{"base config", "nomad {\n  base_config {\n    enabled = true\n    node_pool = \"all\"\n    data_dir = \"data\"\n  }\n}\n",
 			[]string{
 				`d.hcl:4: nomad.base_config.node_pool: "all" is not a node pool a client can join`,

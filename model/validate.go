@@ -176,6 +176,15 @@ func (d *Declaration) validateNomad(ps *Problems) {
 		ps.add("nomad.node_pool", "%q is not a valid Nomad node pool", n.NodePool)
 	}
 	cidr(ps, "nomad.bridge_network_subnet", n.BridgeNetworkSubnet)
+	positive(ps, "nomad.max_parallel", n.MaxParallel)
+	switch {
+	case n.CanaryPercent < 0 || n.CanaryPercent > 100:
+		ps.add("nomad.canary_percent", "%d is not a percentage; use 1 to 100, or 0 for no canaries", n.CanaryPercent)
+	case n.CanaryPercent > 0 && !NomadAtLeast(n.Version, SystemDeploymentsSince):
+		// Nomad before 1.11 accepts the attribute and ignores it: the new
+		// version would reach every client at once.
+		ps.add("nomad.canary_percent", "system-job canaries need Nomad 1.11.0 or later and nomad.version is %q; older servers ignore canary and update every client. Set nomad.version to your servers' version, or remove canary_percent", n.Version)
+	}
 
 	if !n.Base.Enabled {
 		return
@@ -343,6 +352,7 @@ func (d *Declaration) validatePolicies(ps *Problems) {
 	for i, c := range d.Policies.VPCCIDRs {
 		cidr(ps, fmt.Sprintf("policies.vpc_cidrs[%d]", i), c)
 	}
+	oneOf(ps, "policies.mode", d.Policies.Mode, PolicyModeEnforce, PolicyModeMonitor)
 }
 
 func (d *Declaration) validatePublish(ps *Problems) {

@@ -75,6 +75,16 @@ func Render(d *model.Declaration, userPolicies []policy.File, pluginVersion stri
 		return nil, report, &LintError{Report: report}
 	}
 
+	if d.Policies.Mode == model.PolicyModeMonitor {
+		// After linting, so findings name the lines the user wrote.
+		for i := range sources {
+			out, _, err := policy.SetMonitorMode(sources[i].data)
+			if err != nil {
+				return nil, report, fmt.Errorf("policies.mode = \"monitor\": %s: %w", sources[i].lintPath, err)
+			}
+			sources[i].data = out
+		}
+	}
 	files := make([]jobs.PolicyFile, len(sources))
 	for i, s := range sources {
 		files[i] = jobs.PolicyFile{Path: s.bundlePath, Data: s.data, SHA256: bundle.SHA256Hex(s.data)}
@@ -96,6 +106,7 @@ func Render(d *model.Declaration, userPolicies []policy.File, pluginVersion stri
 		SchemaVersion: bundle.SchemaVersion,
 		BundleID:      id,
 		Contract:      d.Contract().Hash(),
+		PolicyMode:    d.Policies.Mode,
 		Versions: bundle.Versions{
 			Tetragon:      d.Tetragon.Version,
 			TetragonImage: d.Tetragon.Image,

@@ -24,6 +24,7 @@ var goldenVariants = map[string]string{
 	"inline-user-policy": "testdata/decl/inline-user-policy.hcl",
 	"bucket-private":     "testdata/decl/bucket-private.hcl",
 	"bucket-public":      "testdata/decl/bucket-public.hcl",
+	"staged":             "testdata/decl/staged.hcl",
 	"example":            "../examples/declaration.hcl", // the README's: base config with GCE auto-join
 }
 
@@ -317,5 +318,48 @@ func BenchmarkRender(b *testing.B) {
 		if _, _, err := Render(d, user, testPluginVersion); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMonitorModeRewritesOnlyEnforcingPolicies: policies.mode = "monitor"
+// ships the same policies with Tetragon's policy-mode option on the
+// enforcing ones, under another bundle id.
+func TestMonitorModeRewritesOnlyEnforcingPolicies(t *testing.T) {
+	const decl = "policies {\n  library = [\"block-package-managers\", \"log-tcp-connect\"]\n%s}\n"
+	renderMode := func(mode string) *bundle.Bundle {
+		t.Helper()
+		d, err := model.Parse("d.hcl", []byte(strings.Replace(decl, "%s", mode, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := Render(d, nil, testPluginVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	enforce, monitor := renderMode(""), renderMode("  mode = \"monitor\"\n")
+	if enforce.Manifest.PolicyMode != "enforce" || monitor.Manifest.PolicyMode != "monitor" {
+		t.Errorf("manifest policy_mode %q / %q", enforce.Manifest.PolicyMode, monitor.Manifest.PolicyMode)
+	}
+	if enforce.Manifest.BundleID == monitor.Manifest.BundleID {
+		t.Error("monitor and enforce bundles share an id")
+	}
+	const blocking, logging = "policies/block-package-managers.yaml", "policies/log-tcp-connect.yaml"
+	if !bytes.Equal(enforce.Content[logging], monitor.Content[logging]) {
+		t.Errorf("%s does not enforce and must not change", logging)
+	}
+	if bytes.Contains(enforce.Content[blocking], []byte("policy-mode")) {
+		t.Fatalf("%s already has a policy-mode option; the test needs an enforcing policy without one", blocking)
+	}
+	if !regexp.MustCompile(`(?m)^\s*- name: policy-mode\n\s*value: monitor$`).Match(monitor.Content[blocking]) {
+		t.Errorf("%s in monitor mode lacks policy-mode: monitor:\n%s", blocking, monitor.Content[blocking])
+	}
+	r := policy.Lint([]policy.File{{Path: blocking, Data: monitor.Content[blocking]}})
+	if r.HasErrors() {
+		t.Errorf("monitor-mode policy has lint errors: %v", r.Findings)
+	}
+	if !bytes.Contains(monitor.Content[bundle.JobspecPath], []byte(`tetranomad_policy_mode = "monitor"`)) {
+		t.Error("jobspec meta does not carry the monitor mode")
 	}
 }

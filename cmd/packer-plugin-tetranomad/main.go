@@ -26,6 +26,7 @@ func commands() map[string]subcommand {
 		"lint":    {synopsis: lintSynopsis, run: runLint},
 		"publish": {synopsis: publishSynopsis, run: runPublish},
 		"render":  {synopsis: renderSynopsis, run: runRender},
+		"status":  {synopsis: statusSynopsis, run: runStatus},
 	}
 }
 

@@ -28,6 +28,7 @@ const exitPublishFailed = 1
 var (
 	publishStorageOptions []option.ClientOption
 	publishComputeOptions []option.ClientOption
+	statusStorageOptions  []option.ClientOption
 )
 
 func runPublish(args []string, stdout, stderr io.Writer) int {

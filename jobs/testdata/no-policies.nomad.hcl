@@ -10,8 +10,9 @@ job "security_agent.v2" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "0123456789abcdef0123"
-    tetranomad_contract = "39557e2538651bb3"
+    tetranomad_bundle      = "0123456789abcdef0123"
+    tetranomad_contract    = "39557e2538651bb3"
+    tetranomad_policy_mode = "enforce"
   }
 
   # The client drop-in provides the host volumes and privileged Docker;
@@ -29,8 +30,8 @@ job "security_agent.v2" {
     value     = "39557e2538651bb3"
   }
 
-  # Replace one node's agent at a time, so a bad release never blinds the
-  # whole fleet at once.
+  # Replace a few nodes' agents at a time, so a bad release never blinds
+  # the whole fleet at once.
   update {
     max_parallel = 1
     stagger      = "30s"

@@ -10,8 +10,9 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "9da973a245c79bd1ba5e"
-    tetranomad_contract = "39557e2538651bb3"
+    tetranomad_bundle      = "b80d6024482142397f46"
+    tetranomad_contract    = "39557e2538651bb3"
+    tetranomad_policy_mode = "enforce"
   }
 
   # The client drop-in provides the host volumes and privileged Docker;
@@ -29,11 +30,14 @@ job "tetragon" {
     value     = "39557e2538651bb3"
   }
 
-  # Replace one node's agent at a time, so a bad release never blinds the
-  # whole fleet at once.
+  # A deployment: a few nodes at a time, each healthy (checks passing) before
+  # the next; a failed deployment reverts to the last stable version.
   update {
-    max_parallel = 1
-    stagger      = "30s"
+    max_parallel      = 1
+    auto_revert       = true
+    health_check      = "checks"
+    healthy_deadline  = "10m"
+    progress_deadline = "15m"
   }
 
   group "tetragon" {
@@ -126,7 +130,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/9da973a245c79bd1ba5e/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/b80d6024482142397f46/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 
@@ -136,7 +140,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/9da973a245c79bd1ba5e/policies/log-tcp-connect.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/b80d6024482142397f46/policies/log-tcp-connect.yaml"
         destination = "local/policies/log-tcp-connect.yaml"
         mode        = "file"
 
@@ -146,7 +150,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/9da973a245c79bd1ba5e/policies/watch-fd.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/b80d6024482142397f46/policies/watch-fd.yaml"
         destination = "local/policies/watch-fd.yaml"
         mode        = "file"
 

@@ -10,8 +10,9 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "e112aab3a10442cf5ba2"
-    tetranomad_contract = "5617cb6bb2eb323b"
+    tetranomad_bundle      = "3bc1dd2b032d527c0f5b"
+    tetranomad_contract    = "5617cb6bb2eb323b"
+    tetranomad_policy_mode = "enforce"
   }
 
   # The client drop-in provides the host volumes and privileged Docker;
@@ -29,11 +30,14 @@ job "tetragon" {
     value     = "5617cb6bb2eb323b"
   }
 
-  # Replace one node's agent at a time, so a bad release never blinds the
-  # whole fleet at once.
+  # A deployment: a few nodes at a time, each healthy (checks passing) before
+  # the next; a failed deployment reverts to the last stable version.
   update {
-    max_parallel = 1
-    stagger      = "30s"
+    max_parallel      = 1
+    auto_revert       = true
+    health_check      = "checks"
+    healthy_deadline  = "10m"
+    progress_deadline = "15m"
   }
 
   group "tetragon" {
@@ -126,7 +130,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/e112aab3a10442cf5ba2/policies/block-internet-egress.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/3bc1dd2b032d527c0f5b/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -136,7 +140,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/e112aab3a10442cf5ba2/policies/block-package-managers.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/3bc1dd2b032d527c0f5b/policies/block-package-managers.yaml"
         destination = "local/policies/block-package-managers.yaml"
         mode        = "file"
 

@@ -10,8 +10,9 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "5c213a2d4215f55e56e7"
-    tetranomad_contract = "39557e2538651bb3"
+    tetranomad_bundle      = "5393afc1f068882a30eb"
+    tetranomad_contract    = "39557e2538651bb3"
+    tetranomad_policy_mode = "enforce"
   }
 
   # The client drop-in provides the host volumes and privileged Docker;
@@ -29,11 +30,14 @@ job "tetragon" {
     value     = "39557e2538651bb3"
   }
 
-  # Replace one node's agent at a time, so a bad release never blinds the
-  # whole fleet at once.
+  # A deployment: a few nodes at a time, each healthy (checks passing) before
+  # the next; a failed deployment reverts to the last stable version.
   update {
-    max_parallel = 1
-    stagger      = "30s"
+    max_parallel      = 1
+    auto_revert       = true
+    health_check      = "checks"
+    healthy_deadline  = "10m"
+    progress_deadline = "15m"
   }
 
   group "tetragon" {

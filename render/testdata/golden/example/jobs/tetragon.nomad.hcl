@@ -10,8 +10,9 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "aaaf34d42486689d979c"
-    tetranomad_contract = "39557e2538651bb3"
+    tetranomad_bundle      = "63306744e72874cc1efe"
+    tetranomad_contract    = "39557e2538651bb3"
+    tetranomad_policy_mode = "enforce"
   }
 
   # The client drop-in provides the host volumes and privileged Docker;
@@ -29,11 +30,14 @@ job "tetragon" {
     value     = "39557e2538651bb3"
   }
 
-  # Replace one node's agent at a time, so a bad release never blinds the
-  # whole fleet at once.
+  # A deployment: a few nodes at a time, each healthy (checks passing) before
+  # the next; a failed deployment reverts to the last stable version.
   update {
-    max_parallel = 1
-    stagger      = "30s"
+    max_parallel      = 1
+    auto_revert       = true
+    health_check      = "checks"
+    healthy_deadline  = "10m"
+    progress_deadline = "15m"
   }
 
   group "tetragon" {
@@ -127,7 +131,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/aaaf34d42486689d979c/policies/block-internet-egress.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/63306744e72874cc1efe/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -137,7 +141,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/aaaf34d42486689d979c/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/63306744e72874cc1efe/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 
