@@ -275,7 +275,7 @@ func scanRawPlaceholders(path string, data []byte) []Finding {
 		out = append(out, Finding{
 			File: path, Line: i + 1, Column: loc[0] + 1, Rule: RulePlaceholder, Severity: SeverityError,
 			Message: fmt.Sprintf("unresolved template action %s", line[loc[0]:loc[1]]),
-			Hint:    "render the template first (jobs/policies.Render or the render command)",
+			Hint:    "render the template first (policy/library.Render or the render command)",
 		})
 	}
 	return out

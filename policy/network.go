@@ -7,7 +7,7 @@ import (
 
 // Network describes where the policies run, so egress rules can be checked
 // against it. Its fields mirror the model values the policy library is
-// rendered from (jobs/policies.Values).
+// rendered from (policy/library.Values).
 type Network struct {
 	// DockerBridgeCIDR is Docker's default bridge (daemon.json "bip" range).
 	DockerBridgeCIDR string

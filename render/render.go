@@ -17,9 +17,9 @@ import (
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 	"github.com/tetranomad/packer-plugin-tetranomad/clientconfig"
 	"github.com/tetranomad/packer-plugin-tetranomad/jobs"
-	"github.com/tetranomad/packer-plugin-tetranomad/jobs/policies"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy/library"
 )
 
 // BundleIDLength is the number of hex characters of a bundle id.
@@ -158,7 +158,7 @@ var policyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // policy's bundle file, refusing two that would share one. The result is in
 // bundle order.
 func collectPolicies(d *model.Declaration, user []policy.File) ([]source, error) {
-	library, err := policies.RenderFiles(d.Policies.Library, policies.Values{
+	library, err := library.RenderFiles(d.Policies.Library, library.Values{
 		DockerBridgeCIDR: d.Docker.BridgeCIDR,
 		NomadBridgeCIDR:  d.Nomad.BridgeNetworkSubnet,
 		VPCCIDRs:         d.Policies.VPCCIDRs,

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetranomad/packer-plugin-tetranomad/jobs/policies"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy/library"
 )
 
 const cleanPolicy = `apiVersion: cilium.io/v1alpha1
@@ -190,8 +190,8 @@ func TestLintJSONIsStable(t *testing.T) {
 // TestLintLibraryWithCustomNetwork renders the egress policy for a custom
 // network and checks that lint agrees only when given the same network.
 func TestLintLibraryWithCustomNetwork(t *testing.T) {
-	v := policies.Values{DockerBridgeCIDR: "192.168.50.0/24", VPCCIDRs: []string{"172.20.0.0/16"}}
-	b, err := policies.Render("block-internet-egress", v)
+	v := library.Values{DockerBridgeCIDR: "192.168.50.0/24", VPCCIDRs: []string{"172.20.0.0/16"}}
+	b, err := library.Render("block-internet-egress", v)
 	if err != nil {
 		t.Fatal(err)
 	}

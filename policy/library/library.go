@@ -1,4 +1,4 @@
-// Package policies is the curated TracingPolicy library: the reference
+// Package library is the curated TracingPolicy library: the reference
 // deployment's policies, rewritten to be correct on Nomad, embedded as
 // templates with a short doc each.
 //
@@ -7,7 +7,7 @@
 // linted with the same network (see the package tests); callers still lint
 // the selected library policies together with the user's own files, since
 // duplicate names are a set-level rule.
-package policies
+package library
 
 import (
 	"bytes"
@@ -166,7 +166,7 @@ func appendNew(list []string, s string) []string {
 // name + ".yaml", in the order given, ready to be linted together with the
 // user's own files:
 //
-//	files, err := policies.RenderFiles(selected, values)
+//	files, err := library.RenderFiles(selected, values)
 //	rep, err := policy.LintWith(append(files, userFiles...), policy.Options{Network: ...})
 //	// rep.HasErrors(): stop; otherwise print the warnings.
 //

@@ -1,4 +1,4 @@
-package policies
+package library
 
 import (
 	"path/filepath"
