@@ -96,7 +96,7 @@ func TestUpstreamExamples(t *testing.T) {
 		}
 	}
 	for _, name := range sortedNames(ex) {
-		r := Lint([]File{{Path: name, Data: ex[name]}})
+		r := lint([]File{{Path: name, Data: ex[name]}})
 		var got []string
 		for _, f := range r.Findings {
 			if f.Severity == SeverityError {

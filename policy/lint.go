@@ -11,30 +11,17 @@ import (
 
 // Options tune a lint run.
 type Options struct {
-	// Network the policies will run in. The zero value means DefaultNetwork();
-	// otherwise empty fields mean "not in use".
+	// Network the policies will run in, for the egress rules. Empty fields
+	// mean "not in use"; the zero value disables the bridge and VPC checks.
 	Network Network
 }
 
-// Lint checks a whole set of policy files as Tetragon would load them from
-// one policy directory, plus the rules that matter on Nomad. Set-level rules
-// (duplicate names) look across all files. It uses DefaultNetwork() for the
-// egress rules; use LintWith to pass the real network.
-func Lint(files []File) Report {
-	r, err := LintWith(files, Options{})
-	if err != nil {
-		// DefaultNetwork always parses; this is a programming error.
-		panic(err)
-	}
-	return r
-}
-
-// LintWith is Lint with options. It fails only when the options are invalid.
+// LintWith checks a whole set of policy files as Tetragon would load them
+// from one policy directory, plus the rules that matter on Nomad. Set-level
+// rules (duplicate names) look across all files. It fails only when the
+// options are invalid.
 func LintWith(files []File, opts Options) (Report, error) {
 	nw := opts.Network
-	if nw.isZero() {
-		nw = DefaultNetwork()
-	}
 	facts, err := nw.parse()
 	if err != nil {
 		return Report{}, err

@@ -54,7 +54,7 @@ func got(r Report) []want {
 }
 
 func TestBaseIsClean(t *testing.T) {
-	r := Lint([]File{{Path: "base.yaml", Data: []byte(base)}})
+	r := lint([]File{{Path: "base.yaml", Data: []byte(base)}})
 	if len(r.Findings) != 0 {
 		t.Fatalf("base policy has findings:\n%s", findingsText(r))
 	}
@@ -136,7 +136,7 @@ func TestCraftedPolicies(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Lint(tc.files)
+			r := lint(tc.files)
 			g := got(r)
 			if !reflect.DeepEqual(g, tc.want) {
 				t.Fatalf("findings %v, want %v:\n%s", g, tc.want, findingsText(r))
@@ -205,11 +205,11 @@ func TestRulesTableUnique(t *testing.T) {
 }
 
 func TestHints(t *testing.T) {
-	r := Lint(one(edit(8, "    syscal: false")))
+	r := lint(one(edit(8, "    syscal: false")))
 	if len(r.Findings) != 1 || r.Findings[0].Hint != `did you mean "syscall"?` {
 		t.Fatalf("unknown-field hint: %+v", r.Findings)
 	}
-	r = Lint(one(edit(15, "        operator: NotDAdr")))
+	r = lint(one(edit(15, "        operator: NotDAdr")))
 	if len(r.Findings) != 1 || r.Findings[0].Hint != `did you mean "NotDAddr"?` {
 		t.Fatalf("enum hint: %+v", r.Findings)
 	}
@@ -242,7 +242,7 @@ func TestFindingsSorted(t *testing.T) {
 		{"a.yaml", []byte("")},
 		{"m.yaml", []byte(edit(1, "apiVersion: x") + "\n")},
 	}
-	r := Lint(files)
+	r := lint(files)
 	if !sort.SliceIsSorted(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i], r.Findings[j]
 		if a.File != b.File {
@@ -301,7 +301,7 @@ spec:
   enforcers:
   - calls: [sys_kill]
 `
-	r := Lint(one(pol))
+	r := lint(one(pol))
 	if r.HasErrors() {
 		t.Fatalf("unexpected errors:\n%s", findingsText(r))
 	}
@@ -316,7 +316,7 @@ spec:
 		t.Fatalf("requirements\n got %+v\nwant %+v", r.Policies, want)
 	}
 	// Override on a security_ function alone uses fmod_ret, not the override helper.
-	r = Lint(one(strings.Replace(pol, "    syscall: true\n", "    syscall: false\n", 1)))
+	r = lint(one(strings.Replace(pol, "    syscall: true\n", "    syscall: false\n", 1)))
 	if !r.HasErrors() {
 		t.Fatalf("Override on non-syscall sys_linkat should be an override-target error")
 	}
@@ -364,7 +364,7 @@ func TestAliasBombIsBounded(t *testing.T) {
 		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
 	}
 	b.WriteString("kind: TracingPolicy\napiVersion: cilium.io/v1alpha1\n")
-	r := Lint(one(b.String()))
+	r := lint(one(b.String()))
 	if !r.HasErrors() {
 		t.Fatalf("alias bomb produced no error")
 	}
@@ -385,11 +385,29 @@ spec:
   - <<: *probe
     call: tcp_close
 `
-	r := Lint(one(pol))
+	r := lint(one(pol))
 	if len(r.Findings) != 0 {
 		t.Fatalf("merge keys: %s", findingsText(r))
 	}
 	if want := []string{"tcp_close", "tcp_connect"}; !reflect.DeepEqual(r.Policies[0].Symbols, want) {
 		t.Fatalf("symbols %v, want %v", r.Policies[0].Symbols, want)
 	}
+}
+
+// testNetwork is a stock GCE network: Docker's and Nomad's default bridges
+// and an auto-mode VPC (model's defaults, which this package cannot import:
+// model imports it).
+var testNetwork = Network{
+	DockerBridgeCIDR: "172.17.0.0/16",
+	NomadBridgeCIDR:  "172.26.64.0/20",
+	VPCCIDRs:         []string{"10.128.0.0/9"},
+}
+
+// lint lints files in testNetwork.
+func lint(files []File) Report {
+	r, err := LintWith(files, Options{Network: testNetwork})
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

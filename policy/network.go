@@ -5,9 +5,10 @@ import (
 	"net/netip"
 )
 
-// Network describes where the policies run, so egress rules can be checked
-// against it. Its fields mirror the model values the policy library is
-// rendered from (policy/library.Values).
+// Network describes where the policies run: the library renders its egress
+// policy from it and the egress rules are checked against it. Plain values;
+// their defaults belong to the model (model.Declaration.Network), which is
+// the one place users set them. An empty field means "not in use".
 type Network struct {
 	// DockerBridgeCIDR is Docker's default bridge (daemon.json "bip" range).
 	DockerBridgeCIDR string
@@ -15,20 +16,6 @@ type Network struct {
 	NomadBridgeCIDR string
 	// VPCCIDRs are the ranges the VMs themselves have addresses in.
 	VPCCIDRs []string
-}
-
-// DefaultNetwork is what a stock setup uses: Docker's default bridge, Nomad's
-// default bridge_network_subnet, and the address range of a GCE auto-mode VPC.
-func DefaultNetwork() Network {
-	return Network{
-		DockerBridgeCIDR: "172.17.0.0/16",
-		NomadBridgeCIDR:  "172.26.64.0/20",
-		VPCCIDRs:         []string{"10.128.0.0/9"},
-	}
-}
-
-func (n Network) isZero() bool {
-	return n.DockerBridgeCIDR == "" && n.NomadBridgeCIDR == "" && len(n.VPCCIDRs) == 0
 }
 
 type netFacts struct {

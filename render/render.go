@@ -63,11 +63,7 @@ func Render(d *model.Declaration, userPolicies []policy.File, pluginVersion stri
 	for i, s := range sources {
 		lintInput[i] = policy.File{Path: s.lintPath, Data: s.data}
 	}
-	report, err := policy.LintWith(lintInput, policy.Options{Network: policy.Network{
-		DockerBridgeCIDR: d.Docker.BridgeCIDR,
-		NomadBridgeCIDR:  d.Nomad.BridgeNetworkSubnet,
-		VPCCIDRs:         d.Policies.VPCCIDRs,
-	}})
+	report, err := policy.LintWith(lintInput, policy.Options{Network: d.Network()})
 	if err != nil {
 		return nil, report, err
 	}
@@ -158,11 +154,7 @@ var policyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // policy's bundle file, refusing two that would share one. The result is in
 // bundle order.
 func collectPolicies(d *model.Declaration, user []policy.File) ([]source, error) {
-	library, err := library.RenderFiles(d.Policies.Library, library.Values{
-		DockerBridgeCIDR: d.Docker.BridgeCIDR,
-		NomadBridgeCIDR:  d.Nomad.BridgeNetworkSubnet,
-		VPCCIDRs:         d.Policies.VPCCIDRs,
-	})
+	lib, err := library.RenderFiles(d.Policies.Library, d.Network())
 	if err != nil {
 		return nil, fmt.Errorf("policies.library: %w", err)
 	}
@@ -177,7 +169,7 @@ func collectPolicies(d *model.Declaration, user []policy.File) ([]source, error)
 		byPath[s.bundlePath] = s
 		out = append(out, s)
 	}
-	for i, f := range library {
+	for i, f := range lib {
 		name := d.Policies.Library[i]
 		p := bundle.PolicyDir + "/" + path.Base(f.Path)
 		claim(source{bundlePath: p, lintPath: p, origin: "library policy " + name, data: f.Data})

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy/schema"
 )
@@ -32,7 +33,7 @@ type lintJSON struct {
 func runLint(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := policy.DefaultNetwork()
+	def := model.DefaultNetwork()
 	format := fs.String("format", "text", "output `format`: text or json")
 	docker := fs.String("docker-bridge-cidr", def.DockerBridgeCIDR, "Docker bridge `CIDR` egress sources must be in (empty: none)")
 	nomad := fs.String("nomad-bridge-cidr", def.NomadBridgeCIDR, "Nomad bridge_network_subnet `CIDR` (empty: none)")

@@ -190,7 +190,7 @@ func TestLintJSONIsStable(t *testing.T) {
 // TestLintLibraryWithCustomNetwork renders the egress policy for a custom
 // network and checks that lint agrees only when given the same network.
 func TestLintLibraryWithCustomNetwork(t *testing.T) {
-	v := library.Values{DockerBridgeCIDR: "192.168.50.0/24", VPCCIDRs: []string{"172.20.0.0/16"}}
+	v := policy.Network{DockerBridgeCIDR: "192.168.50.0/24", VPCCIDRs: []string{"172.20.0.0/16"}}
 	b, err := library.Render("block-internet-egress", v)
 	if err != nil {
 		t.Fatal(err)
