@@ -37,7 +37,7 @@ func LintWith(files []File, opts Options) (Report, error) {
 			if d.nameNode != nil {
 				name := d.nameNode.Value
 				if first, dup := names[name]; dup {
-					d.add(d.nameNode, RuleDuplicateName, SeverityError,
+					d.add(d.nameNode, RuleDuplicateName,
 						fmt.Sprintf("metadata.name %q is already used by %s:%d", name, first.file, first.line),
 						"Tetragon refuses the second policy with that name and fails to start; rename one")
 				} else {
@@ -61,20 +61,20 @@ func lintFile(f File, facts *netFacts) []*docLinter {
 	out := []*docLinter{fileLevel}
 	if perr != nil {
 		fileLevel.findings = append(fileLevel.findings, Finding{
-			File: f.Path, Line: perr.line, Column: 1, Rule: RuleYAML, Severity: SeverityError,
+			File: f.Path, Line: perr.line, Column: 1, Rule: RuleYAML, Severity: severityOf(RuleYAML),
 			Message: perr.msg, Hint: "Tetragon aborts start on a policy file it cannot parse",
 		})
 	}
 	if len(docs) == 0 && perr == nil {
 		fileLevel.findings = append(fileLevel.findings, Finding{
-			File: f.Path, Line: 1, Column: 1, Rule: RuleEmpty, Severity: SeverityError,
+			File: f.Path, Line: 1, Column: 1, Rule: RuleEmpty, Severity: severityOf(RuleEmpty),
 			Message: "file contains no policy", Hint: "Tetragon aborts start on an empty file in its policy directory; remove it",
 		})
 	}
 	for i, doc := range docs {
 		d := &docLinter{file: f.Path, root: deref(doc), doc: doc, net: facts}
 		if i == 1 {
-			d.add(doc, RuleMultiDocument, SeverityError,
+			d.add(doc, RuleMultiDocument,
 				fmt.Sprintf("file has %d YAML documents; Tetragon loads only the first", len(docs)),
 				"put each policy in its own file")
 		}
@@ -101,7 +101,8 @@ type docLinter struct {
 	override     bool
 }
 
-func (d *docLinter) add(n *yaml.Node, rule string, sev Severity, msg, hint string) {
+// add reports rule at n; the severity is the rule's, from Rules.
+func (d *docLinter) add(n *yaml.Node, rule string, msg, hint string) {
 	line, col := 1, 1
 	for _, c := range []*yaml.Node{n, d.root, d.doc} {
 		if c != nil && c.Line > 0 {
@@ -110,7 +111,7 @@ func (d *docLinter) add(n *yaml.Node, rule string, sev Severity, msg, hint strin
 		}
 	}
 	d.findings = append(d.findings, Finding{
-		File: d.file, Line: line, Column: col, Rule: rule, Severity: sev, Message: msg, Hint: hint,
+		File: d.file, Line: line, Column: col, Rule: rule, Severity: severityOf(rule), Message: msg, Hint: hint,
 	})
 }
 
@@ -125,11 +126,11 @@ var dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-
 func (d *docLinter) lint() {
 	root := d.root
 	if root == nil || (root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null") {
-		d.add(d.doc, RuleEmpty, SeverityError, "document is empty", "remove the empty document")
+		d.add(d.doc, RuleEmpty, "document is empty", "remove the empty document")
 		return
 	}
 	if root.Kind != yaml.MappingNode {
-		d.add(root, RuleType, SeverityError, "a policy document must be a mapping (apiVersion, kind, metadata, spec)", "")
+		d.add(root, RuleType, "a policy document must be a mapping (apiVersion, kind, metadata, spec)", "")
 		return
 	}
 	d.scanTree(root)
@@ -138,14 +139,14 @@ func (d *docLinter) lint() {
 	kind, _ := scalarString(kindNode)
 	switch {
 	case kindKey == nil:
-		d.add(root, RuleKind, SeverityError, "kind is missing", "set kind: TracingPolicy")
+		d.add(root, RuleKind, "kind is missing", "set kind: TracingPolicy")
 		return
 	case kind == kindNamespaced:
-		d.add(kindNode, RuleNamespacedKind, SeverityError,
+		d.add(kindNode, RuleNamespacedKind,
 			"TracingPolicyNamespaced has no effect outside Kubernetes: Nomad namespaces are not Kubernetes namespaces",
 			"use kind: TracingPolicy and scope it with matchNamespaces or matchBinaries")
 	case kind != kindPolicy:
-		d.add(kindNode, RuleKind, SeverityError, fmt.Sprintf("kind %q is not a Tetragon policy", kind),
+		d.add(kindNode, RuleKind, fmt.Sprintf("kind %q is not a Tetragon policy", kind),
 			"only kind: TracingPolicy belongs in Tetragon's policy directory")
 		return
 	}
@@ -157,11 +158,11 @@ func (d *docLinter) lint() {
 		if avKey == nil {
 			n, msg = root, "apiVersion is missing"
 		}
-		d.add(n, RuleAPIVersion, SeverityError, msg, "set apiVersion: "+apiVersion)
+		d.add(n, RuleAPIVersion, msg, "set apiVersion: "+apiVersion)
 	}
 
 	if v, err := toValue(root); err != nil {
-		d.add(root, RuleSchema, SeverityError, err.Error(), "")
+		d.add(root, RuleSchema, err.Error(), "")
 	} else {
 		d.schemaFindings(v)
 	}
@@ -179,13 +180,13 @@ func (d *docLinter) checkName() {
 	name, ok := scalarString(nv)
 	switch {
 	case nk == nil:
-		d.add(mdKey, RuleName, SeverityError, "metadata.name is missing", "name the policy; events carry it as policy_name")
+		d.add(mdKey, RuleName, "metadata.name is missing", "name the policy; events carry it as policy_name")
 	case !ok:
 		// wrong type: the schema reports it
 	case d.placeholders[deref(nv)]:
 		// reported as a placeholder
 	case len(name) > 253 || !dnsSubdomainRE.MatchString(name):
-		d.add(nv, RuleName, SeverityError, fmt.Sprintf("metadata.name %q is not a DNS subdomain", name),
+		d.add(nv, RuleName, fmt.Sprintf("metadata.name %q is not a DNS subdomain", name),
 			"use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters")
 	default:
 		d.nameNode = deref(nv)
@@ -215,7 +216,7 @@ func (d *docLinter) scanTree(n *yaml.Node) {
 		}
 		if m := dollarPlaceholderRE.FindString(n.Value); m != "" {
 			d.placeholders[n] = true
-			d.add(n, RulePlaceholder, SeverityError, fmt.Sprintf("unresolved placeholder %s", m),
+			d.add(n, RulePlaceholder, fmt.Sprintf("unresolved placeholder %s", m),
 				"render the policy with its values first (Tetragon would take the text literally)")
 		} else if bracePlaceholderRE.MatchString(n.Value) {
 			d.placeholders[n] = true
@@ -232,7 +233,7 @@ func (d *docLinter) scanTree(n *yaml.Node) {
 				seen = make(map[string]bool, len(n.Content)/2)
 			}
 			if seen[k.Value] {
-				d.add(k, RuleDuplicateKey, SeverityError, fmt.Sprintf("key %q appears twice in the same mapping", k.Value),
+				d.add(k, RuleDuplicateKey, fmt.Sprintf("key %q appears twice in the same mapping", k.Value),
 					"Tetragon's strict decoder rejects duplicate keys; keep one")
 			}
 			seen[k.Value] = true
@@ -260,7 +261,7 @@ func scanRawPlaceholders(path string, data []byte) []Finding {
 			continue
 		}
 		out = append(out, Finding{
-			File: path, Line: i + 1, Column: loc[0] + 1, Rule: RulePlaceholder, Severity: SeverityError,
+			File: path, Line: i + 1, Column: loc[0] + 1, Rule: RulePlaceholder, Severity: severityOf(RulePlaceholder),
 			Message: fmt.Sprintf("unresolved template action %s", line[loc[0]:loc[1]]),
 			Hint:    "render the template first (policy/library.Render or the render command)",
 		})

@@ -3,8 +3,12 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -410,4 +414,35 @@ func lint(files []File) Report {
 		panic(err)
 	}
 	return r
+}
+
+// TestEveryRuleConstInTable: every Rule* constant of rules.go has its one
+// entry (and severity) in Rules, so severityOf never panics.
+func TestEveryRuleConstInTable(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "rules.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, decl := range f.Decls {
+		g, ok := decl.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			for i, name := range spec.(*ast.ValueSpec).Names {
+				if !strings.HasPrefix(name.Name, "Rule") {
+					continue
+				}
+				n++
+				id, _ := strconv.Unquote(spec.(*ast.ValueSpec).Values[i].(*ast.BasicLit).Value)
+				if _, ok := severities[id]; !ok {
+					t.Errorf("%s (%q) is not in Rules", name.Name, id)
+				}
+			}
+		}
+	}
+	if n != len(Rules) {
+		t.Errorf("%d Rule constants, %d entries in Rules", n, len(Rules))
+	}
 }

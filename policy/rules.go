@@ -93,3 +93,21 @@ var Rules = []RuleInfo{
 	{RuleParentsMap, SeverityWarning, "matchParentBinaries needs Tetragon's --parents-map-enabled flag"},
 	{RuleUnknownOption, SeverityWarning, "spec.options name that Tetragon ignores"},
 }
+
+var severities = func() map[string]Severity {
+	m := make(map[string]Severity, len(Rules))
+	for _, r := range Rules {
+		m[r.ID] = r.Severity
+	}
+	return m
+}()
+
+// severityOf is the severity Rules declares for id. A rule missing from the
+// table is a programming error, caught by TestEveryRuleConstInTable.
+func severityOf(id string) Severity {
+	s, ok := severities[id]
+	if !ok {
+		panic("policy: rule " + id + " is not in Rules")
+	}
+	return s
+}
