@@ -17,6 +17,7 @@ func (d *docLinter) checkActions(h *hook, s *selector) {
 				fmt.Sprintf("%s.%s has %d actions; Tetragon supports at most %d", s.path, key, len(acts), maxActions), "")
 		}
 		for _, a := range acts {
+			d.checkDeprecated(s, key, a)
 			an := mapValue(a, "action")
 			act, _ := scalarString(an)
 			if !enforceActions[act] {

@@ -38,6 +38,21 @@ func (d *docLinter) checkMatchArgs(h *hook, s *selector) {
 			}
 		}
 		values := seqItems(mapValue(a, "values"))
+		if op == "InMap" || op == "NotInMap" {
+			ltyp := typ
+			if h.section == "tracepoints" {
+				ltyp = tracepointArgType(h, a)
+			} else if !known {
+				ltyp = ""
+			}
+			for _, v := range values {
+				if str, ok := scalarString(v); ok && !d.placeholders[v] {
+					if name, isList := strings.CutPrefix(str, "list:"); isList {
+						d.checkListValue(where, v, name, ltyp)
+					}
+				}
+			}
+		}
 		if addrOps[op] {
 			s.egress = s.egress || op == "DAddr" || op == "NotDAddr"
 			if op == "NotDAddr" && s.ndaddrAt == nil {
@@ -163,4 +178,26 @@ func lastElem(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// tracepointArgType is the type the selector code sees for a tracepoint's
+// matchArgs index (cilium/tetragon@v1.7.0:
+// pkg/sensors/tracing/generictracepoint.go:704-733): a filter on a field that
+// spec args declares gets that arg's type; any other index is taken as a
+// position in spec args (the upstream example list-syscalls-tracepoint.yaml
+// is refused that way). "" when the type comes from the kernel's format.
+func tracepointArgType(h *hook, a *yaml.Node) string {
+	idx, _ := scalarInt(mapValue(a, "index"))
+	args := seqItems(mapValue(h.node, "args"))
+	for _, arg := range args {
+		if i, ok := scalarInt(mapValue(arg, "index")); ok && i == idx {
+			t, _ := scalarString(mapValue(arg, "type"))
+			return t
+		}
+	}
+	if idx >= 0 && idx < int64(len(args)) {
+		t, _ := scalarString(mapValue(args[idx], "type"))
+		return t
+	}
+	return ""
 }

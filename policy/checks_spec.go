@@ -14,28 +14,11 @@ func (d *docLinter) checkSpec() {
 	if spec == nil || spec.Kind != yaml.MappingNode {
 		return
 	}
-	for _, sel := range []struct{ key, rule, what string }{
-		{"podSelector", RulePodSelector, "spec.podSelector selects Kubernetes pods"},
-		{"containerSelector", RuleContainerSelector, "spec.containerSelector selects containers of Kubernetes pods"},
-	} {
-		k, v := mapGet(spec, sel.key)
-		if k == nil || isNull(v) {
-			continue
-		}
-		d.add(k, sel.rule,
-			sel.what+"; without Kubernetes Tetragon cannot apply the filter and fails to load the policy",
-			"remove it and scope with matchNamespaces (e.g. Pid NotIn host_ns for containers) or matchBinaries")
-	}
-	if k, v := mapGet(spec, "hostSelector"); k != nil && !isNull(v) {
-		if mappingLen(mapValue(v, "matchLabels"))+len(seqItems(mapValue(v, "matchExpressions"))) > 0 {
-			d.add(k, RuleHostSelector,
-				"spec.hostSelector with labels: Tetragon only supports null or {} and fails to load the policy",
-				"remove the labels")
-		}
-	}
+	d.checkPolicyFilter(spec)
 	d.checkOptions(spec)
 
 	lists := map[string]*yaml.Node{}
+	d.lists = lists
 	for _, l := range seqItems(mapValue(spec, "lists")) {
 		if name, ok := scalarString(mapValue(l, "name")); ok {
 			lists[name] = l
@@ -49,6 +32,7 @@ func (d *docLinter) checkSpec() {
 			}
 			h := &hook{section: section, index: i, node: hn}
 			d.describeHook(h, lists)
+			d.checkHookSpec(h)
 			d.checkSelectors(h)
 		}
 	}

@@ -82,6 +82,7 @@ var upstreamRejected = map[string][]string{
 	"quickstart/file_monitoring_enforce.yaml":        {RuleNamespacedKind},
 	"quickstart/network_egress_cluster.yaml":         {RulePlaceholder, RulePlaceholder},
 	"quickstart/network_egress_cluster_enforce.yaml": {RuleNamespacedKind, RulePlaceholder, RulePlaceholder},
+	"tracingpolicy/list-syscalls-tracepoint.yaml":    {RuleListArgType},
 	"tracingpolicy/modules-nohost.yaml":              {RulePodSelector},
 }
 

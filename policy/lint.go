@@ -99,6 +99,8 @@ type docLinter struct {
 	symbols      map[string]bool
 	lsmHooks     map[string]bool
 	override     bool
+	uprobePaths  map[string]bool
+	lists        map[string]*yaml.Node // spec.lists by name
 }
 
 // add reports rule at n; the severity is the rule's, from Rules.
@@ -142,8 +144,11 @@ func (d *docLinter) lint() {
 		d.add(root, RuleKind, "kind is missing", "set kind: TracingPolicy")
 		return
 	case kind == kindNamespaced:
+		// Its namespace needs the policy filter, which only runs on
+		// Kubernetes: pkg/sensors/k8s.go updatePolicyFilter then
+		// pkg/policyfilter/disabled.go AddPolicy (cilium/tetragon@v1.7.0).
 		d.add(kindNode, RuleNamespacedKind,
-			"TracingPolicyNamespaced has no effect outside Kubernetes: Nomad namespaces are not Kubernetes namespaces",
+			"Tetragon refuses TracingPolicyNamespaced outside Kubernetes (\"policyfilter is disabled\") and exits; Nomad namespaces are not Kubernetes namespaces",
 			"use kind: TracingPolicy and scope it with matchNamespaces or matchBinaries")
 	case kind != kindPolicy:
 		d.add(kindNode, RuleKind, fmt.Sprintf("kind %q is not a Tetragon policy", kind),
@@ -279,6 +284,7 @@ func (d *docLinter) requirements() Requirements {
 		File:          d.file,
 		Symbols:       append([]string{}, sortedKeys(d.symbols)...),
 		LSMHooks:      sortedKeys(d.lsmHooks),
+		UprobePaths:   sortedKeys(d.uprobePaths),
 		NeedsOverride: d.override,
 	}
 }

@@ -35,6 +35,10 @@ const (
 	RuleOverrideTarget    = "override-target"    // Override on a function that is neither a syscall nor security_*
 	RuleListRef           = "list-ref"           // call: list:NAME without a spec.lists entry NAME
 	RuleOption            = "option"             // spec.options value Tetragon cannot parse
+	RuleReturnArgAction   = "return-arg-action"  // returnArgAction other than TrackSock/UntrackSock
+	RuleReturnArg         = "return-arg"         // return: true without returnArg
+	RuleUprobeTarget      = "uprobe-target"      // uprobe without symbols/offsets/addrs, or mismatched refCtrOffsets
+	RuleListArgType       = "list-arg-type"      // list:NAME value on a non-syscall64 argument or a non-syscall list
 
 	// Warnings: the policy loads, but probably does not do what was meant.
 	RuleEqualBinaryPath     = "equal-binary-path"    // Equal on an executable path: a copy bypasses it
@@ -46,6 +50,7 @@ const (
 	RuleOverride            = "override"             // Override needs kernel support the VM may lack
 	RuleParentsMap          = "parents-map"          // matchParentBinaries needs --parents-map-enabled
 	RuleUnknownOption       = "option-unknown"       // spec.options name Tetragon ignores
+	RuleDeprecated          = "deprecated"           // FollowFD/UnfollowFD/CopyFD, argFd, argName
 )
 
 // RuleInfo documents one rule.
@@ -70,10 +75,10 @@ var Rules = []RuleInfo{
 	{RuleSchema, SeverityError, "other schema constraint violated"},
 	{RuleName, SeverityError, "metadata.name missing or not a DNS subdomain"},
 	{RuleDuplicateName, SeverityError, "metadata.name used by another policy in the set"},
-	{RuleNamespacedKind, SeverityError, "TracingPolicyNamespaced has no effect outside Kubernetes"},
-	{RulePodSelector, SeverityError, "spec.podSelector needs Kubernetes; Tetragon fails to load it on Nomad"},
-	{RuleContainerSelector, SeverityError, "spec.containerSelector needs Kubernetes; Tetragon fails to load it on Nomad"},
-	{RuleHostSelector, SeverityError, "spec.hostSelector only supports null or {}"},
+	{RuleNamespacedKind, SeverityError, "TracingPolicyNamespaced needs the policy filter; Tetragon refuses it outside Kubernetes"},
+	{RulePodSelector, SeverityError, "spec.podSelector needs the policy filter (Kubernetes); Tetragon refuses it on Nomad"},
+	{RuleContainerSelector, SeverityError, "spec.containerSelector needs the policy filter (Kubernetes); Tetragon refuses it on Nomad"},
+	{RuleHostSelector, SeverityError, "spec.hostSelector: labels are refused, and {} alone needs the policy filter"},
 	{RulePlaceholder, SeverityError, "unresolved template placeholder"},
 	{RuleAddress, SeverityError, "IP address or CIDR does not parse"},
 	{RuleNamespaceValue, SeverityError, "matchNamespaces values must be numeric inode numbers or host_ns (at most 4)"},
@@ -83,6 +88,10 @@ var Rules = []RuleInfo{
 	{RuleOverrideTarget, SeverityError, "Override only works on syscalls and security_* functions"},
 	{RuleListRef, SeverityError, "call refers to an undefined spec.lists entry"},
 	{RuleOption, SeverityError, "spec.options value Tetragon cannot parse"},
+	{RuleReturnArgAction, SeverityError, "returnArgAction other than TrackSock/UntrackSock; Tetragon refuses the policy"},
+	{RuleReturnArg, SeverityError, "return: true without returnArg (and its type); Tetragon refuses the policy"},
+	{RuleUprobeTarget, SeverityError, "uprobe without symbols, offsets or addrs, or refCtrOffsets of another length"},
+	{RuleListArgType, SeverityError, "list:NAME argument value needs a syscalls list and a syscall64 argument"},
 	{RuleEqualBinaryPath, SeverityWarning, "Equal on an executable path; a copy elsewhere bypasses it"},
 	{RuleUnscopedEnforcement, SeverityWarning, "enforcement without binary/namespace/source scoping also hits the host's daemons"},
 	{RuleEgressSourceVPC, SeverityWarning, "egress source range overlaps the VPC, so it matches the host itself"},
@@ -92,6 +101,7 @@ var Rules = []RuleInfo{
 	{RuleOverride, SeverityWarning, "Override needs kernel support (CONFIG_BPF_KPROBE_OVERRIDE or fmod_ret)"},
 	{RuleParentsMap, SeverityWarning, "matchParentBinaries needs Tetragon's --parents-map-enabled flag"},
 	{RuleUnknownOption, SeverityWarning, "spec.options name that Tetragon ignores"},
+	{RuleDeprecated, SeverityWarning, "deprecated in Tetragon v1.7.0 and removed later: FollowFD, UnfollowFD, CopyFD, argFd, argName"},
 }
 
 var severities = func() map[string]Severity {
