@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -81,8 +82,24 @@ func lintFile(f File, facts *netFacts) []*docLinter {
 		d.lint()
 		out = append(out, d)
 	}
+	if !policyExt[strings.ToLower(filepath.Ext(f.Path))] {
+		for _, d := range out {
+			for i := range d.findings {
+				if d.findings[i].Severity == SeverityError {
+					d.findings[i].Hint = strings.TrimPrefix(d.findings[i].Hint+"; ", "; ") + strayFileHint
+				}
+			}
+		}
+	}
 	return out
 }
+
+// policyExt are the extensions of files meant as policies. The agent reads
+// every file regardless (see policy/policydir); an error in any other file is
+// most likely a stray file, and the hint says so.
+var policyExt = map[string]bool{".yaml": true, ".yml": true, ".json": true}
+
+const strayFileHint = "Tetragon loads every regular file of its policy directory and one level of subdirectories, whatever the extension, and one bad file stops it: move this file out"
 
 // docLinter holds the state for one YAML document.
 type docLinter struct {
@@ -132,7 +149,9 @@ func (d *docLinter) lint() {
 		return
 	}
 	if root.Kind != yaml.MappingNode {
-		d.add(root, RuleType, "a policy document must be a mapping (apiVersion, kind, metadata, spec)", "")
+		// FromYAML's strict unmarshal into an object fails (cilium/tetragon@v1.7.0:
+		// pkg/tracingpolicy/k8s.go:40).
+		d.add(root, RuleType, "a policy document must be a mapping (apiVersion, kind, metadata, spec); Tetragon fails with \"failed to unmarshal YAML\" and exits", "")
 		return
 	}
 	d.scanTree(root)
