@@ -70,9 +70,17 @@ func TestBaseIsClean(t *testing.T) {
 
 // scopedSigkill turns base into an enforcing egress policy scoped by source.
 func scopedSigkill(saddr string, notDAddr ...string) string {
+	return scopedSigkillFrom([]string{saddr}, notDAddr...)
+}
+
+// scopedSigkillFrom is scopedSigkill with several sources (lines 17, 18, …).
+func scopedSigkillFrom(saddrs []string, notDAddr ...string) string {
 	var b strings.Builder
 	b.WriteString(strings.Join(strings.Split(base, "\n")[:13], "\n"))
-	fmt.Fprintf(&b, "\n      - index: 0\n        operator: SAddr\n        values:\n        - %s\n", saddr) // lines 14-17
+	b.WriteString("\n      - index: 0\n        operator: SAddr\n        values:\n") // lines 14-16
+	for _, v := range saddrs {
+		fmt.Fprintf(&b, "        - %s\n", v)
+	}
 	b.WriteString("      - index: 0\n        operator: NotDAddr\n        values:\n")                       // 18-20
 	for _, v := range notDAddr {
 		fmt.Fprintf(&b, "        - %s\n", v)
@@ -127,17 +135,27 @@ func TestCraftedPolicies(t *testing.T) {
 		{"option value", one(edit(5, "spec:\n  options:\n  - name: policy-mode\n    value: audit")), []want{{RuleOption, 8}}},
 		{"unknown option", one(edit(5, "spec:\n  options:\n  - name: policy-mod\n    value: monitor")), []want{{RuleUnknownOption, 7}}},
 		{"YAML 1.1 boolean", one(edit(8, "    syscall: no")), nil},
-		{"unscoped sigkill", one(edit(20, "      - action: Sigkill")), []want{{RuleUnscopedEnforcement, 20}}},
-		{"sigkill scoped to containers", one(edit(20, "      - action: Sigkill\n      matchNamespaces:\n      - namespace: Pid\n        operator: NotIn\n        values: [host_ns]")), nil},
-		{"sigkill scoped to host is unscoped", one(edit(20, "      - action: Sigkill\n      matchNamespaces:\n      - namespace: Pid\n        operator: In\n        values: [host_ns]")), []want{{RuleUnscopedEnforcement, 20}}},
-		{"override on plain function", one(edit(20, "      - action: Override\n      matchBinaries:\n      - operator: In\n        values: [/usr/bin/curl]")), []want{{RuleOverrideTarget, 20}}},
+		// base's NotDAddr lacks the v4-mapped exceptions, which a selector
+		// without SAddr needs once it enforces: dual-stack sockets reach
+		// ::ffff:127.0.0.1.
+		{"unscoped sigkill", one(edit(20, "      - action: Sigkill")), []want{{RuleEgressExceptions, 15}, {RuleUnscopedEnforcement, 20}}},
+		{"sigkill scoped to containers", one(edit(20, "      - action: Sigkill\n      matchNamespaces:\n      - namespace: Pid\n        operator: NotIn\n        values: [host_ns]")), []want{{RuleEgressExceptions, 15}}},
+		{"sigkill with v4-mapped exceptions", one(edit(18, "        - 169.254.169.254/32\n        - ::ffff:127.0.0.0/104\n        - ::ffff:169.254.169.254/128")), nil},
+		{"sigkill scoped to host is unscoped", one(edit(20, "      - action: Sigkill\n      matchNamespaces:\n      - namespace: Pid\n        operator: In\n        values: [host_ns]")), []want{{RuleEgressExceptions, 15}, {RuleUnscopedEnforcement, 20}}},
+		{"override on plain function", one(edit(20, "      - action: Override\n      matchBinaries:\n      - operator: In\n        values: [/usr/bin/curl]")), []want{{RuleEgressExceptions, 15}, {RuleOverrideTarget, 20}}},
 		{"equal on executable", one(equalExec), []want{{RuleEqualBinaryPath, 16}}},
 		{"follow forks", one(edit(20, "      - action: Post\n      matchPIDs:\n      - operator: In\n        followForks: false\n        values: [1]")), []want{{RuleFollowForks, 23}}},
 		{"parents map", one(edit(20, "      - action: Post\n      matchParentBinaries:\n      - operator: In\n        values: [/usr/bin/bash]")), []want{{RuleParentsMap, 21}}},
-		{"egress from bridge", one(scopedSigkill("172.17.0.0/16", "127.0.0.0/8", "169.254.169.254/32", "10.128.0.0/9")), nil},
-		{"egress from VPC", one(scopedSigkill("10.128.0.0/9", "127.0.0.0/8", "169.254.169.254/32")), []want{{RuleEgressSourceVPC, 17}}},
-		{"egress from elsewhere", one(scopedSigkill("192.168.0.0/16", "127.0.0.0/8", "169.254.169.254/32")), []want{{RuleEgressSourceBridge, 17}}},
-		{"egress missing metadata", one(scopedSigkill("172.26.64.0/20", "127.0.0.1", "10.0.0.0/8")), []want{{RuleEgressExceptions, 19}}},
+		{"egress from bridge, IPv4 only", one(scopedSigkill("172.17.0.0/16", "127.0.0.0/8", "169.254.169.254/32", "10.128.0.0/9")), []want{{RuleEgressV4Mapped, 17}}},
+		{"egress from bridge, both forms", one(scopedSigkillFrom([]string{"172.17.0.0/16", "::ffff:172.17.0.0/112"},
+			"127.0.0.0/8", "169.254.169.254/32", "10.128.0.0/9", "::ffff:127.0.0.0/104", "::ffff:169.254.169.254/128", "::ffff:10.128.0.0/105")), nil},
+		{"egress from bridge, v4-mapped exceptions missing", one(scopedSigkillFrom([]string{"172.17.0.0/16", "::ffff:172.17.0.0/112"},
+			"127.0.0.0/8", "169.254.169.254/32", "::ffff:127.0.0.1")), []want{{RuleEgressExceptions, 20}}},
+		{"egress from v4-mapped VPC", one(scopedSigkillFrom([]string{"::ffff:10.128.0.0/105"}, "::ffff:127.0.0.0/104", "::ffff:169.254.169.254/128")), []want{{RuleEgressSourceVPC, 17}}},
+		{"egress from v4-mapped elsewhere", one(scopedSigkillFrom([]string{"::ffff:192.168.0.0/112"}, "::ffff:127.0.0.0/104", "::ffff:169.254.169.254/128")), []want{{RuleEgressSourceBridge, 17}}},
+		{"egress from VPC", one(scopedSigkill("10.128.0.0/9", "127.0.0.0/8", "169.254.169.254/32")), []want{{RuleEgressSourceVPC, 17}, {RuleEgressV4Mapped, 17}}},
+		{"egress from elsewhere", one(scopedSigkill("192.168.0.0/16", "127.0.0.0/8", "169.254.169.254/32")), []want{{RuleEgressSourceBridge, 17}, {RuleEgressV4Mapped, 17}}},
+		{"egress missing metadata", one(scopedSigkill("172.26.64.0/20", "127.0.0.1", "10.0.0.0/8")), []want{{RuleEgressV4Mapped, 17}, {RuleEgressExceptions, 19}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -352,12 +370,13 @@ func TestLintWithNetwork(t *testing.T) {
 	// A custom bridge makes the default one a foreign source, and a custom
 	// VPC makes its range a host source.
 	nw := Network{DockerBridgeCIDR: "192.168.0.0/24", VPCCIDRs: []string{"172.16.0.0/12"}}
-	r, err := LintWith(one(scopedSigkill("192.168.0.0/25", "127.0.0.0/8", "169.254.169.254/32")), Options{Network: nw})
+	r, err := LintWith(one(scopedSigkillFrom([]string{"192.168.0.0/25", "::ffff:192.168.0.0/121"},
+		"127.0.0.0/8", "169.254.169.254/32", "::ffff:127.0.0.0/104", "::ffff:169.254.169.254/128")), Options{Network: nw})
 	if err != nil || len(r.Findings) != 0 {
 		t.Fatalf("custom bridge source: err=%v\n%s", err, findingsText(r))
 	}
 	r, _ = LintWith(one(scopedSigkill("172.17.0.0/16", "127.0.0.0/8", "169.254.169.254/32")), Options{Network: nw})
-	if g := got(r); !reflect.DeepEqual(g, []want{{RuleEgressSourceVPC, 17}}) {
+	if g := got(r); !reflect.DeepEqual(g, []want{{RuleEgressSourceVPC, 17}, {RuleEgressV4Mapped, 17}}) {
 		t.Fatalf("default bridge inside custom VPC: %v", g)
 	}
 }

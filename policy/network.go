@@ -75,3 +75,25 @@ var (
 	loopback       = netip.MustParsePrefix("127.0.0.0/8")
 	metadataServer = netip.MustParsePrefix("169.254.169.254/32")
 )
+
+// V4Mapped returns the IPv4-mapped IPv6 form of an IPv4 prefix
+// (172.17.0.0/16 → ::ffff:172.17.0.0/112: 96 + the IPv4 length). Tetragon
+// reports IPv4 traffic on an AF_INET6 socket (the default of the JVM and of
+// many runtimes) with such addresses, and an IPv4 CIDR never matches them, so
+// an address filter needs both forms. ok is false for an IPv6 prefix.
+func V4Mapped(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.Addr().Is4() {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(p.Addr().As16()), 96+p.Bits()).Masked(), true
+}
+
+// unmap returns the IPv4 prefix a v4-mapped prefix stands for, so the
+// network rules compare ::ffff:172.17.0.0/112 with 172.17.0.0/16; any other
+// prefix is returned as is.
+func unmap(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked()
+	}
+	return p
+}

@@ -46,6 +46,7 @@ const (
 	RuleEgressSourceVPC     = "egress-source-vpc"    // egress source CIDR overlaps the VPC: hits the host
 	RuleEgressSourceBridge  = "egress-source-bridge" // egress source CIDR outside the container bridges
 	RuleEgressExceptions    = "egress-exceptions"    // egress block without loopback/metadata exceptions
+	RuleEgressV4Mapped      = "egress-v4-mapped"     // IPv4 egress source without its ::ffff: form: AF_INET6 sockets bypass it
 	RuleFollowForks         = "follow-forks"         // matchPIDs without followForks: children escape
 	RuleOverride            = "override"             // Override needs kernel support the VM may lack
 	RuleParentsMap          = "parents-map"          // matchParentBinaries needs --parents-map-enabled
@@ -97,6 +98,7 @@ var Rules = []RuleInfo{
 	{RuleEgressSourceVPC, SeverityWarning, "egress source range overlaps the VPC, so it matches the host itself"},
 	{RuleEgressSourceBridge, SeverityWarning, "egress source range is outside the Docker and Nomad bridges"},
 	{RuleEgressExceptions, SeverityWarning, "egress block does not exempt loopback or the metadata server"},
+	{RuleEgressV4Mapped, SeverityWarning, "IPv4 egress source without its v4-mapped ::ffff: form; IPv4 over AF_INET6 sockets bypasses it"},
 	{RuleFollowForks, SeverityWarning, "matchPIDs without followForks: true misses the process's children"},
 	{RuleOverride, SeverityWarning, "Override needs kernel support (CONFIG_BPF_KPROBE_OVERRIDE or fmod_ret)"},
 	{RuleParentsMap, SeverityWarning, "matchParentBinaries needs Tetragon's --parents-map-enabled flag"},

@@ -117,7 +117,9 @@ func templateData(name string, v policy.Network) (any, error) {
 	for _, s := range append(append([]string{}, sources...), vpc...) {
 		allowed = appendNew(allowed, s)
 	}
-	return egressData{Sources: sources, Allowed: allowed}, nil
+	// Every IPv4 range also in its v4-mapped form: IPv4 connects from
+	// AF_INET6 sockets are reported as ::ffff:a.b.c.d (issue 12).
+	return egressData{Sources: withV4Mapped(sources), Allowed: withV4Mapped(allowed)}, nil
 }
 
 // canonicalCIDR accepts a CIDR, including Docker's bip form with the
@@ -129,6 +131,18 @@ func canonicalCIDR(s string) (string, error) {
 		return "", fmt.Errorf("not a CIDR (want e.g. 172.17.0.0/16): %w", err)
 	}
 	return p.Masked().String(), nil
+}
+
+// withV4Mapped returns list followed by the v4-mapped form of each IPv4
+// CIDR in it.
+func withV4Mapped(list []string) []string {
+	out := append([]string(nil), list...)
+	for _, s := range list {
+		if m, ok := policy.V4Mapped(netip.MustParsePrefix(s)); ok {
+			out = appendNew(out, m.String())
+		}
+	}
+	return out
 }
 
 func appendNew(list []string, s string) []string {

@@ -108,6 +108,15 @@ func TestEnforcingPoliciesAreScoped(t *testing.T) {
 	if !hasRule(r, policy.RuleEgressSourceVPC) {
 		t.Errorf("egress with the VPC as source should warn egress-source-vpc:\n%v", r.Findings)
 	}
+	// Without its v4-mapped sources the policy is bypassed by AF_INET6
+	// sockets (issue 12): the linter must say so.
+	ipv4Only := strings.Replace(string(b), "        - ::ffff:172.17.0.0/112\n", "", 1)
+	if ipv4Only == string(b) {
+		t.Fatal("block-internet-egress lost its v4-mapped Docker bridge source")
+	}
+	if r := lint([]policy.File{{Path: "egress", Data: []byte(ipv4Only)}}); !hasRule(r, policy.RuleEgressV4Mapped) {
+		t.Errorf("egress without the v4-mapped bridge should warn egress-v4-mapped:\n%v", r.Findings)
+	}
 }
 
 func hasRule(r policy.Report, rule string) bool {

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "66bf462136f40e110bd4"
+    tetranomad_bundle   = "099127c81776f9d132b7"
     tetranomad_contract = "5617cb6bb2eb323b"
   }
 
@@ -123,17 +123,17 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/66bf462136f40e110bd4/policies/block-internet-egress.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/099127c81776f9d132b7/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
         options {
-          checksum = "sha256:dd730f3eb04cc94b84f5dae31af248aac1d09fd0364f57b95cbfe230ececeacb"
+          checksum = "sha256:94816a0ef14e047d21d18be17999847c778e72d76cd54713b4e5aa487b8490ea"
         }
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/66bf462136f40e110bd4/policies/block-package-managers.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/099127c81776f9d132b7/policies/block-package-managers.yaml"
         destination = "local/policies/block-package-managers.yaml"
         mode        = "file"
 

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "a7571e69b474289e9139"
+    tetranomad_bundle   = "74bc655ad14ae2d4cd20"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -124,17 +124,17 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/a7571e69b474289e9139/policies/block-internet-egress.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/74bc655ad14ae2d4cd20/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
         options {
-          checksum = "sha256:dd730f3eb04cc94b84f5dae31af248aac1d09fd0364f57b95cbfe230ececeacb"
+          checksum = "sha256:94816a0ef14e047d21d18be17999847c778e72d76cd54713b4e5aa487b8490ea"
         }
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/a7571e69b474289e9139/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/74bc655ad14ae2d4cd20/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 

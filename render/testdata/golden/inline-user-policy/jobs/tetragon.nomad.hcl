@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "7605c566964e47cbcf3a"
+    tetranomad_bundle   = "86407adc5b0738f2d623"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -126,7 +126,8 @@ job "tetragon" {
         data            = <<EOT
 # tetranomad policy library: log-tcp-connect (rendered, do not edit).
 # Observes TCP connects and closes, on the host and in containers, except
-# loopback and sockets that never had a peer. No enforcement.
+# loopback (also IPv4 loopback on dual-stack sockets, ::ffff:127.0.0.0/104)
+# and sockets that never had a peer. No enforcement.
 apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
 metadata:
@@ -144,6 +145,7 @@ spec:
         operator: NotDAddr
         values:
         - 127.0.0.0/8
+        - ::ffff:127.0.0.0/104
         - ::1
   - call: tcp_close
     syscall: false
@@ -156,6 +158,7 @@ spec:
         operator: NotDAddr
         values:
         - 127.0.0.0/8
+        - ::ffff:127.0.0.0/104
         - ::1
         - 0.0.0.0
         - "::"
