@@ -23,9 +23,10 @@ type subcommand struct {
 // Nomad's command.Commands; each lives in its own file.
 func commands() map[string]subcommand {
 	return map[string]subcommand{
-		"lint":    {synopsis: lintSynopsis, run: runLint},
-		"publish": {synopsis: publishSynopsis, run: runPublish},
-		"render":  {synopsis: renderSynopsis, run: runRender},
+		"conformance": {synopsis: conformanceSynopsis, run: runConformance},
+		"lint":        {synopsis: lintSynopsis, run: runLint},
+		"publish":     {synopsis: publishSynopsis, run: runPublish},
+		"render":      {synopsis: renderSynopsis, run: runRender},
 	}
 }
 

@@ -24,6 +24,18 @@ import (
 //go:embed templates/*.yaml
 var templateFS embed.FS
 
+//go:embed scenarios/*.yaml
+var scenarioFS embed.FS
+
+// Scenario returns the conformance scenarios of a library policy (see
+// package conformance): what it must kill or log and what it must allow.
+func Scenario(name string) ([]byte, error) {
+	if _, ok := templates[name]; !ok {
+		return nil, unknown(name)
+	}
+	return scenarioFS.ReadFile("scenarios/" + name + ".yaml")
+}
+
 // templates holds the parsed library, keyed by name (file name without .yaml).
 var templates = func() map[string]*template.Template {
 	entries, err := templateFS.ReadDir("templates")
