@@ -368,6 +368,18 @@ func runCase(ctx context.Context, cfg Config, sn *sandboxNet, c Case, n int) (ca
 	binDir := filepath.Join(cfg.Work, "bin")
 	switch act.Kind {
 	case "write":
+		if _, err := os.Stat(act.Path); err != nil {
+			// Created here, removed at the end of the run with the
+			// directories made for it.
+			top := act.Path
+			for d := filepath.Dir(act.Path); d != "/"; d = filepath.Dir(d) {
+				if _, err := os.Stat(d); err == nil {
+					break
+				}
+				top = d
+			}
+			sn.cleanup = append(sn.cleanup, top)
+		}
 		if err := os.MkdirAll(filepath.Dir(act.Path), 0o755); err != nil {
 			return caseOutcome{}, err
 		}
@@ -443,6 +455,7 @@ type sandboxNet struct {
 	gw      netip.Addr
 	bits    int
 	created []string // interfaces to delete
+	cleanup []string // files and directories the cases created on the host
 }
 
 func newSandboxNet(cidr string, containers bool) (*sandboxNet, error) {
@@ -525,6 +538,9 @@ func (sn *sandboxNet) attach(pid, n int) error {
 func (sn *sandboxNet) teardown() {
 	for i := len(sn.created) - 1; i >= 0; i-- {
 		ip("link", "del", sn.created[i])
+	}
+	for _, p := range sn.cleanup {
+		os.RemoveAll(p)
 	}
 }
 

@@ -81,7 +81,7 @@ func scopedSigkillFrom(saddrs []string, notDAddr ...string) string {
 	for _, v := range saddrs {
 		fmt.Fprintf(&b, "        - %s\n", v)
 	}
-	b.WriteString("      - index: 0\n        operator: NotDAddr\n        values:\n")                       // 18-20
+	b.WriteString("      - index: 0\n        operator: NotDAddr\n        values:\n") // then NotDAddr
 	for _, v := range notDAddr {
 		fmt.Fprintf(&b, "        - %s\n", v)
 	}
