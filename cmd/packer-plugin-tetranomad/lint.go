@@ -113,8 +113,8 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// readPolicyFiles reads each FILE, and each DIR's *.yaml/*.yml entries
-// (not recursive: Tetragon does not descend into subdirectories either).
+// readPolicyFiles reads each FILE, and from each DIR what Tetragon loads
+// from its policy directory (policy/policydir).
 func readPolicyFiles(args []string) ([]policy.File, error) {
 	var files []policy.File
 	for _, arg := range args {
