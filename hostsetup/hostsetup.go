@@ -364,6 +364,9 @@ func Requirements(reqs []policy.Requirements) []byte {
 				strings.Join(policy.KallsymsCandidates(s, "amd64"), ","),
 				strings.Join(policy.KallsymsCandidates(s, "arm64"), ","))
 		}
+		for _, p := range r.UprobePaths {
+			fmt.Fprintf(&b, "path\t%s\t%s\n", name, field(p))
+		}
 	}
 	return []byte(b.String())
 }

@@ -306,6 +306,14 @@ func TestPreflightFailures(t *testing.T) {
 			want:   []string{"policy block-writes (policies/block-writes.yaml): uses the Override action, which needs CONFIG_BPF_KPROBE_OVERRIDE, and no kernel config (/boot/config-" + testRelease + " or /proc/config.gz) confirms kernel " + testRelease + " has it: use Sigkill instead of Override, or an image that ships its kernel config"},
 		},
 		{
+			name: "uprobe path missing",
+			breakc: func(t *testing.T, vm *fakeVM) {
+				vm.Write(t, "usr/bin/bash", "") // present: no finding for it
+			},
+			reqs: []policy.Requirements{{Policy: "uprobe-libc", File: "u.yaml", UprobePaths: []string{"/lib64/libc.so.6", "/usr/bin/bash"}}},
+			want: []string{"policy uprobe-libc: uprobe path /lib64/libc.so.6 does not exist on this VM; Tetragon would refuse the policy and stop: point spec.uprobes[].path at the file this image ships"},
+		},
+		{
 			name:   "LSM hooks without an active BPF LSM",
 			breakc: func(t *testing.T, vm *fakeVM) { vm.Write(t, "sys/kernel/security/lsm", "lockdown,capability,apparmor") },
 			reqs:   []policy.Requirements{{Policy: "lsm-exec", File: "lsm.yaml", LSMHooks: []string{"bprm_check_security"}}},

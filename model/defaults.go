@@ -4,12 +4,17 @@ import (
 	"strings"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy/schema"
 )
 
 // Defaults a user gets from an empty declaration. Exported so renderers,
 // docs and tests refer to one value.
 const (
-	DefaultTetragonVersion    = "v1.7.0"
+	// DefaultTetragonVersion is the Tetragon whose TracingPolicy schema the
+	// linter embeds, so the default agent is the one the policies were
+	// checked for. To move it, regenerate the schema (policy/schema/gen).
+	DefaultTetragonVersion    = schema.TetragonVersion
 	MinimumTetragonVersion    = "v1.7.0"
 	DefaultTetragonRepository = "quay.io/cilium/tetragon"
 	DefaultExportImage        = "quay.io/cilium/hubble-export-stdout:v1.2.0"
@@ -63,6 +68,27 @@ const (
 // DefaultLibraryPolicies observe and never enforce, so an empty declaration
 // cannot break a workload.
 var DefaultLibraryPolicies = []string{"log-file-access", "log-tcp-connect"}
+
+// DefaultVPCCIDRs is the address range of a GCE auto-mode VPC.
+var DefaultVPCCIDRs = []string{"10.128.0.0/9"}
+
+// DefaultNetwork is the network of an empty declaration, for tools that lint
+// without one (the lint command's flag defaults).
+func DefaultNetwork() policy.Network {
+	var d Declaration
+	d.ApplyDefaults()
+	return d.Network()
+}
+
+// Network is where the policies run, as the policy library renders and the
+// linter checks them: the container bridges and the VPC.
+func (d *Declaration) Network() policy.Network {
+	return policy.Network{
+		DockerBridgeCIDR: d.Docker.BridgeCIDR,
+		NomadBridgeCIDR:  d.Nomad.BridgeNetworkSubnet,
+		VPCCIDRs:         d.Policies.VPCCIDRs,
+	}
+}
 
 // Install, source and agent kinds.
 const (
@@ -143,7 +169,7 @@ func (d *Declaration) ApplyDefaults() {
 		p.Library = append([]string(nil), DefaultLibraryPolicies...)
 	}
 	if p.VPCCIDRs == nil {
-		p.VPCCIDRs = []string{"10.128.0.0/9"}
+		p.VPCCIDRs = append([]string(nil), DefaultVPCCIDRs...)
 	}
 	setString(&p.Mode, PolicyModeEnforce)
 

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tetranomad/packer-plugin-tetranomad/jobs/policies"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy/library"
 )
 
 // Problem is one thing wrong with a declaration, at an attribute path such as
@@ -331,14 +331,14 @@ func (d *Declaration) Warnings() Problems {
 
 func (d *Declaration) validatePolicies(ps *Problems) {
 	known := map[string]bool{}
-	for _, name := range policies.Names() {
+	for _, name := range library.Names() {
 		known[name] = true
 	}
 	seen := map[string]bool{}
 	for i, name := range d.Policies.Library {
 		switch {
 		case !known[name]:
-			ps.add(fmt.Sprintf("policies.library[%d]", i), "%q is not a library policy; choose from %s", name, quoteJoin(policies.Names()))
+			ps.add(fmt.Sprintf("policies.library[%d]", i), "%q is not a library policy; choose from %s", name, quoteJoin(library.Names()))
 		case seen[name]:
 			ps.add(fmt.Sprintf("policies.library[%d]", i), "%q is listed twice", name)
 		}

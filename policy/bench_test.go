@@ -34,7 +34,7 @@ func BenchmarkLintUpstream(b *testing.B) {
 	files := benchFiles(b)
 	b.ResetTimer()
 	for b.Loop() {
-		Lint(files)
+		lint(files)
 	}
 	reportFiles(b, len(files))
 }

@@ -15,7 +15,7 @@
 // The full list is Rules; rule IDs are stable.
 //
 // Callers lint the whole set that will share one policy directory at once
-// (the selected library policies from jobs/policies plus the user's files),
+// (the selected library policies from policy/library plus the user's files),
 // because duplicate names are a set-level error:
 //
 //	rep, err := policy.LintWith(files, policy.Options{Network: nw})

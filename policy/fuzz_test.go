@@ -27,13 +27,13 @@ func FuzzLint(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		files := []File{{Path: "f.yaml", Data: data}}
-		r := Lint(files)
+		r := lint(files)
 		for _, fd := range r.Findings {
 			if fd.Line < 1 || fd.Column < 1 || !known[fd.Rule] || fd.Message == "" || fd.File != "f.yaml" {
 				t.Fatalf("malformed finding %+v", fd)
 			}
 		}
-		if again := Lint(files); !reflect.DeepEqual(r, again) {
+		if again := lint(files); !reflect.DeepEqual(r, again) {
 			t.Fatalf("non-deterministic result")
 		}
 	})

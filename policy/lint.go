@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -11,30 +12,17 @@ import (
 
 // Options tune a lint run.
 type Options struct {
-	// Network the policies will run in. The zero value means DefaultNetwork();
-	// otherwise empty fields mean "not in use".
+	// Network the policies will run in, for the egress rules. Empty fields
+	// mean "not in use"; the zero value disables the bridge and VPC checks.
 	Network Network
 }
 
-// Lint checks a whole set of policy files as Tetragon would load them from
-// one policy directory, plus the rules that matter on Nomad. Set-level rules
-// (duplicate names) look across all files. It uses DefaultNetwork() for the
-// egress rules; use LintWith to pass the real network.
-func Lint(files []File) Report {
-	r, err := LintWith(files, Options{})
-	if err != nil {
-		// DefaultNetwork always parses; this is a programming error.
-		panic(err)
-	}
-	return r
-}
-
-// LintWith is Lint with options. It fails only when the options are invalid.
+// LintWith checks a whole set of policy files as Tetragon would load them
+// from one policy directory, plus the rules that matter on Nomad. Set-level
+// rules (duplicate names) look across all files. It fails only when the
+// options are invalid.
 func LintWith(files []File, opts Options) (Report, error) {
 	nw := opts.Network
-	if nw.isZero() {
-		nw = DefaultNetwork()
-	}
 	facts, err := nw.parse()
 	if err != nil {
 		return Report{}, err
@@ -50,7 +38,7 @@ func LintWith(files []File, opts Options) (Report, error) {
 			if d.nameNode != nil {
 				name := d.nameNode.Value
 				if first, dup := names[name]; dup {
-					d.add(d.nameNode, RuleDuplicateName, SeverityError,
+					d.add(d.nameNode, RuleDuplicateName,
 						fmt.Sprintf("metadata.name %q is already used by %s:%d", name, first.file, first.line),
 						"Tetragon refuses the second policy with that name and fails to start; rename one")
 				} else {
@@ -74,28 +62,44 @@ func lintFile(f File, facts *netFacts) []*docLinter {
 	out := []*docLinter{fileLevel}
 	if perr != nil {
 		fileLevel.findings = append(fileLevel.findings, Finding{
-			File: f.Path, Line: perr.line, Column: 1, Rule: RuleYAML, Severity: SeverityError,
+			File: f.Path, Line: perr.line, Column: 1, Rule: RuleYAML, Severity: severityOf(RuleYAML),
 			Message: perr.msg, Hint: "Tetragon aborts start on a policy file it cannot parse",
 		})
 	}
 	if len(docs) == 0 && perr == nil {
 		fileLevel.findings = append(fileLevel.findings, Finding{
-			File: f.Path, Line: 1, Column: 1, Rule: RuleEmpty, Severity: SeverityError,
+			File: f.Path, Line: 1, Column: 1, Rule: RuleEmpty, Severity: severityOf(RuleEmpty),
 			Message: "file contains no policy", Hint: "Tetragon aborts start on an empty file in its policy directory; remove it",
 		})
 	}
 	for i, doc := range docs {
 		d := &docLinter{file: f.Path, root: deref(doc), doc: doc, net: facts}
 		if i == 1 {
-			d.add(doc, RuleMultiDocument, SeverityError,
+			d.add(doc, RuleMultiDocument,
 				fmt.Sprintf("file has %d YAML documents; Tetragon loads only the first", len(docs)),
 				"put each policy in its own file")
 		}
 		d.lint()
 		out = append(out, d)
 	}
+	if !policyExt[strings.ToLower(filepath.Ext(f.Path))] {
+		for _, d := range out {
+			for i := range d.findings {
+				if d.findings[i].Severity == SeverityError {
+					d.findings[i].Hint = strings.TrimPrefix(d.findings[i].Hint+"; ", "; ") + strayFileHint
+				}
+			}
+		}
+	}
 	return out
 }
+
+// policyExt are the extensions of files meant as policies. The agent reads
+// every file regardless (see policy/policydir); an error in any other file is
+// most likely a stray file, and the hint says so.
+var policyExt = map[string]bool{".yaml": true, ".yml": true, ".json": true}
+
+const strayFileHint = "Tetragon loads every regular file of its policy directory and one level of subdirectories, whatever the extension, and one bad file stops it: move this file out"
 
 // docLinter holds the state for one YAML document.
 type docLinter struct {
@@ -112,9 +116,12 @@ type docLinter struct {
 	symbols      map[string]bool
 	lsmHooks     map[string]bool
 	override     bool
+	uprobePaths  map[string]bool
+	lists        map[string]*yaml.Node // spec.lists by name
 }
 
-func (d *docLinter) add(n *yaml.Node, rule string, sev Severity, msg, hint string) {
+// add reports rule at n; the severity is the rule's, from Rules.
+func (d *docLinter) add(n *yaml.Node, rule string, msg, hint string) {
 	line, col := 1, 1
 	for _, c := range []*yaml.Node{n, d.root, d.doc} {
 		if c != nil && c.Line > 0 {
@@ -123,7 +130,7 @@ func (d *docLinter) add(n *yaml.Node, rule string, sev Severity, msg, hint strin
 		}
 	}
 	d.findings = append(d.findings, Finding{
-		File: d.file, Line: line, Column: col, Rule: rule, Severity: sev, Message: msg, Hint: hint,
+		File: d.file, Line: line, Column: col, Rule: rule, Severity: severityOf(rule), Message: msg, Hint: hint,
 	})
 }
 
@@ -138,11 +145,13 @@ var dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-
 func (d *docLinter) lint() {
 	root := d.root
 	if root == nil || (root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null") {
-		d.add(d.doc, RuleEmpty, SeverityError, "document is empty", "remove the empty document")
+		d.add(d.doc, RuleEmpty, "document is empty", "remove the empty document")
 		return
 	}
 	if root.Kind != yaml.MappingNode {
-		d.add(root, RuleType, SeverityError, "a policy document must be a mapping (apiVersion, kind, metadata, spec)", "")
+		// FromYAML's strict unmarshal into an object fails (cilium/tetragon@v1.7.0:
+		// pkg/tracingpolicy/k8s.go:40).
+		d.add(root, RuleType, "a policy document must be a mapping (apiVersion, kind, metadata, spec); Tetragon fails with \"failed to unmarshal YAML\" and exits", "")
 		return
 	}
 	d.scanTree(root)
@@ -151,14 +160,17 @@ func (d *docLinter) lint() {
 	kind, _ := scalarString(kindNode)
 	switch {
 	case kindKey == nil:
-		d.add(root, RuleKind, SeverityError, "kind is missing", "set kind: TracingPolicy")
+		d.add(root, RuleKind, "kind is missing", "set kind: TracingPolicy")
 		return
 	case kind == kindNamespaced:
-		d.add(kindNode, RuleNamespacedKind, SeverityError,
-			"TracingPolicyNamespaced has no effect outside Kubernetes: Nomad namespaces are not Kubernetes namespaces",
+		// Its namespace needs the policy filter, which only runs on
+		// Kubernetes: pkg/sensors/k8s.go updatePolicyFilter then
+		// pkg/policyfilter/disabled.go AddPolicy (cilium/tetragon@v1.7.0).
+		d.add(kindNode, RuleNamespacedKind,
+			"Tetragon refuses TracingPolicyNamespaced outside Kubernetes (\"policyfilter is disabled\") and exits; Nomad namespaces are not Kubernetes namespaces",
 			"use kind: TracingPolicy and scope it with matchNamespaces or matchBinaries")
 	case kind != kindPolicy:
-		d.add(kindNode, RuleKind, SeverityError, fmt.Sprintf("kind %q is not a Tetragon policy", kind),
+		d.add(kindNode, RuleKind, fmt.Sprintf("kind %q is not a Tetragon policy", kind),
 			"only kind: TracingPolicy belongs in Tetragon's policy directory")
 		return
 	}
@@ -170,11 +182,11 @@ func (d *docLinter) lint() {
 		if avKey == nil {
 			n, msg = root, "apiVersion is missing"
 		}
-		d.add(n, RuleAPIVersion, SeverityError, msg, "set apiVersion: "+apiVersion)
+		d.add(n, RuleAPIVersion, msg, "set apiVersion: "+apiVersion)
 	}
 
 	if v, err := toValue(root); err != nil {
-		d.add(root, RuleSchema, SeverityError, err.Error(), "")
+		d.add(root, RuleSchema, err.Error(), "")
 	} else {
 		d.schemaFindings(v)
 	}
@@ -192,13 +204,13 @@ func (d *docLinter) checkName() {
 	name, ok := scalarString(nv)
 	switch {
 	case nk == nil:
-		d.add(mdKey, RuleName, SeverityError, "metadata.name is missing", "name the policy; events carry it as policy_name")
+		d.add(mdKey, RuleName, "metadata.name is missing", "name the policy; events carry it as policy_name")
 	case !ok:
 		// wrong type: the schema reports it
 	case d.placeholders[deref(nv)]:
 		// reported as a placeholder
 	case len(name) > 253 || !dnsSubdomainRE.MatchString(name):
-		d.add(nv, RuleName, SeverityError, fmt.Sprintf("metadata.name %q is not a DNS subdomain", name),
+		d.add(nv, RuleName, fmt.Sprintf("metadata.name %q is not a DNS subdomain", name),
 			"use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters")
 	default:
 		d.nameNode = deref(nv)
@@ -228,7 +240,7 @@ func (d *docLinter) scanTree(n *yaml.Node) {
 		}
 		if m := dollarPlaceholderRE.FindString(n.Value); m != "" {
 			d.placeholders[n] = true
-			d.add(n, RulePlaceholder, SeverityError, fmt.Sprintf("unresolved placeholder %s", m),
+			d.add(n, RulePlaceholder, fmt.Sprintf("unresolved placeholder %s", m),
 				"render the policy with its values first (Tetragon would take the text literally)")
 		} else if bracePlaceholderRE.MatchString(n.Value) {
 			d.placeholders[n] = true
@@ -245,7 +257,7 @@ func (d *docLinter) scanTree(n *yaml.Node) {
 				seen = make(map[string]bool, len(n.Content)/2)
 			}
 			if seen[k.Value] {
-				d.add(k, RuleDuplicateKey, SeverityError, fmt.Sprintf("key %q appears twice in the same mapping", k.Value),
+				d.add(k, RuleDuplicateKey, fmt.Sprintf("key %q appears twice in the same mapping", k.Value),
 					"Tetragon's strict decoder rejects duplicate keys; keep one")
 			}
 			seen[k.Value] = true
@@ -273,9 +285,9 @@ func scanRawPlaceholders(path string, data []byte) []Finding {
 			continue
 		}
 		out = append(out, Finding{
-			File: path, Line: i + 1, Column: loc[0] + 1, Rule: RulePlaceholder, Severity: SeverityError,
+			File: path, Line: i + 1, Column: loc[0] + 1, Rule: RulePlaceholder, Severity: severityOf(RulePlaceholder),
 			Message: fmt.Sprintf("unresolved template action %s", line[loc[0]:loc[1]]),
-			Hint:    "render the template first (jobs/policies.Render or the render command)",
+			Hint:    "render the template first (policy/library.Render or the render command)",
 		})
 	}
 	return out
@@ -291,6 +303,7 @@ func (d *docLinter) requirements() Requirements {
 		File:          d.file,
 		Symbols:       append([]string{}, sortedKeys(d.symbols)...),
 		LSMHooks:      sortedKeys(d.lsmHooks),
+		UprobePaths:   sortedKeys(d.uprobePaths),
 		NeedsOverride: d.override,
 	}
 }

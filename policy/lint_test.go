@@ -3,8 +3,12 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -54,7 +58,7 @@ func got(r Report) []want {
 }
 
 func TestBaseIsClean(t *testing.T) {
-	r := Lint([]File{{Path: "base.yaml", Data: []byte(base)}})
+	r := lint([]File{{Path: "base.yaml", Data: []byte(base)}})
 	if len(r.Findings) != 0 {
 		t.Fatalf("base policy has findings:\n%s", findingsText(r))
 	}
@@ -66,10 +70,18 @@ func TestBaseIsClean(t *testing.T) {
 
 // scopedSigkill turns base into an enforcing egress policy scoped by source.
 func scopedSigkill(saddr string, notDAddr ...string) string {
+	return scopedSigkillFrom([]string{saddr}, notDAddr...)
+}
+
+// scopedSigkillFrom is scopedSigkill with several sources (lines 17, 18, …).
+func scopedSigkillFrom(saddrs []string, notDAddr ...string) string {
 	var b strings.Builder
 	b.WriteString(strings.Join(strings.Split(base, "\n")[:13], "\n"))
-	fmt.Fprintf(&b, "\n      - index: 0\n        operator: SAddr\n        values:\n        - %s\n", saddr) // lines 14-17
-	b.WriteString("      - index: 0\n        operator: NotDAddr\n        values:\n")                       // 18-20
+	b.WriteString("\n      - index: 0\n        operator: SAddr\n        values:\n") // lines 14-16
+	for _, v := range saddrs {
+		fmt.Fprintf(&b, "        - %s\n", v)
+	}
+	b.WriteString("      - index: 0\n        operator: NotDAddr\n        values:\n") // then NotDAddr
 	for _, v := range notDAddr {
 		fmt.Fprintf(&b, "        - %s\n", v)
 	}
@@ -96,7 +108,8 @@ func TestCraftedPolicies(t *testing.T) {
 		{"pod selector", one(edit(5, "spec:\n  podSelector:\n    matchLabels:\n      app: web")), []want{{RulePodSelector, 6}}},
 		{"container selector", one(edit(5, "spec:\n  containerSelector:\n    matchExpressions: []")), []want{{RuleContainerSelector, 6}}},
 		{"host selector labels", one(edit(5, "spec:\n  hostSelector:\n    matchLabels:\n      a: b")), []want{{RuleHostSelector, 6}}},
-		{"host selector empty is fine", one(edit(5, "spec:\n  hostSelector: {}")), nil},
+		{"host selector empty alone needs the policy filter", one(edit(5, "spec:\n  hostSelector: {}")), []want{{RuleHostSelector, 6}}},
+		{"all three selectors empty match all", one(edit(5, "spec:\n  hostSelector: {}\n  podSelector: {}\n  containerSelector: {}")), nil},
 		{"empty file", one(""), []want{{RuleEmpty, 1}}},
 		{"comment-only file", one("# nothing here\n"), []want{{RuleEmpty, 1}}},
 		{"empty document", one("---\n"), []want{{RuleEmpty, 1}}},
@@ -122,21 +135,31 @@ func TestCraftedPolicies(t *testing.T) {
 		{"option value", one(edit(5, "spec:\n  options:\n  - name: policy-mode\n    value: audit")), []want{{RuleOption, 8}}},
 		{"unknown option", one(edit(5, "spec:\n  options:\n  - name: policy-mod\n    value: monitor")), []want{{RuleUnknownOption, 7}}},
 		{"YAML 1.1 boolean", one(edit(8, "    syscall: no")), nil},
-		{"unscoped sigkill", one(edit(20, "      - action: Sigkill")), []want{{RuleUnscopedEnforcement, 20}}},
-		{"sigkill scoped to containers", one(edit(20, "      - action: Sigkill\n      matchNamespaces:\n      - namespace: Pid\n        operator: NotIn\n        values: [host_ns]")), nil},
-		{"sigkill scoped to host is unscoped", one(edit(20, "      - action: Sigkill\n      matchNamespaces:\n      - namespace: Pid\n        operator: In\n        values: [host_ns]")), []want{{RuleUnscopedEnforcement, 20}}},
-		{"override on plain function", one(edit(20, "      - action: Override\n      matchBinaries:\n      - operator: In\n        values: [/usr/bin/curl]")), []want{{RuleOverrideTarget, 20}}},
+		// base's NotDAddr lacks the v4-mapped exceptions, which a selector
+		// without SAddr needs once it enforces: dual-stack sockets reach
+		// ::ffff:127.0.0.1.
+		{"unscoped sigkill", one(edit(20, "      - action: Sigkill")), []want{{RuleEgressExceptions, 15}, {RuleUnscopedEnforcement, 20}}},
+		{"sigkill scoped to containers", one(edit(20, "      - action: Sigkill\n      matchNamespaces:\n      - namespace: Pid\n        operator: NotIn\n        values: [host_ns]")), []want{{RuleEgressExceptions, 15}}},
+		{"sigkill with v4-mapped exceptions", one(edit(18, "        - 169.254.169.254/32\n        - ::ffff:127.0.0.0/104\n        - ::ffff:169.254.169.254/128")), nil},
+		{"sigkill scoped to host is unscoped", one(edit(20, "      - action: Sigkill\n      matchNamespaces:\n      - namespace: Pid\n        operator: In\n        values: [host_ns]")), []want{{RuleEgressExceptions, 15}, {RuleUnscopedEnforcement, 20}}},
+		{"override on plain function", one(edit(20, "      - action: Override\n      matchBinaries:\n      - operator: In\n        values: [/usr/bin/curl]")), []want{{RuleEgressExceptions, 15}, {RuleOverrideTarget, 20}}},
 		{"equal on executable", one(equalExec), []want{{RuleEqualBinaryPath, 16}}},
 		{"follow forks", one(edit(20, "      - action: Post\n      matchPIDs:\n      - operator: In\n        followForks: false\n        values: [1]")), []want{{RuleFollowForks, 23}}},
 		{"parents map", one(edit(20, "      - action: Post\n      matchParentBinaries:\n      - operator: In\n        values: [/usr/bin/bash]")), []want{{RuleParentsMap, 21}}},
-		{"egress from bridge", one(scopedSigkill("172.17.0.0/16", "127.0.0.0/8", "169.254.169.254/32", "10.128.0.0/9")), nil},
-		{"egress from VPC", one(scopedSigkill("10.128.0.0/9", "127.0.0.0/8", "169.254.169.254/32")), []want{{RuleEgressSourceVPC, 17}}},
-		{"egress from elsewhere", one(scopedSigkill("192.168.0.0/16", "127.0.0.0/8", "169.254.169.254/32")), []want{{RuleEgressSourceBridge, 17}}},
-		{"egress missing metadata", one(scopedSigkill("172.26.64.0/20", "127.0.0.1", "10.0.0.0/8")), []want{{RuleEgressExceptions, 19}}},
+		{"egress from bridge, IPv4 only", one(scopedSigkill("172.17.0.0/16", "127.0.0.0/8", "169.254.169.254/32", "10.128.0.0/9")), []want{{RuleEgressV4Mapped, 17}}},
+		{"egress from bridge, both forms", one(scopedSigkillFrom([]string{"172.17.0.0/16", "::ffff:172.17.0.0/112"},
+			"127.0.0.0/8", "169.254.169.254/32", "10.128.0.0/9", "::ffff:127.0.0.0/104", "::ffff:169.254.169.254/128", "::ffff:10.128.0.0/105")), nil},
+		{"egress from bridge, v4-mapped exceptions missing", one(scopedSigkillFrom([]string{"172.17.0.0/16", "::ffff:172.17.0.0/112"},
+			"127.0.0.0/8", "169.254.169.254/32", "::ffff:127.0.0.1")), []want{{RuleEgressExceptions, 20}}},
+		{"egress from v4-mapped VPC", one(scopedSigkillFrom([]string{"::ffff:10.128.0.0/105"}, "::ffff:127.0.0.0/104", "::ffff:169.254.169.254/128")), []want{{RuleEgressSourceVPC, 17}}},
+		{"egress from v4-mapped elsewhere", one(scopedSigkillFrom([]string{"::ffff:192.168.0.0/112"}, "::ffff:127.0.0.0/104", "::ffff:169.254.169.254/128")), []want{{RuleEgressSourceBridge, 17}}},
+		{"egress from VPC", one(scopedSigkill("10.128.0.0/9", "127.0.0.0/8", "169.254.169.254/32")), []want{{RuleEgressSourceVPC, 17}, {RuleEgressV4Mapped, 17}}},
+		{"egress from elsewhere", one(scopedSigkill("192.168.0.0/16", "127.0.0.0/8", "169.254.169.254/32")), []want{{RuleEgressSourceBridge, 17}, {RuleEgressV4Mapped, 17}}},
+		{"egress missing metadata", one(scopedSigkill("172.26.64.0/20", "127.0.0.1", "10.0.0.0/8")), []want{{RuleEgressV4Mapped, 17}, {RuleEgressExceptions, 19}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Lint(tc.files)
+			r := lint(tc.files)
 			g := got(r)
 			if !reflect.DeepEqual(g, tc.want) {
 				t.Fatalf("findings %v, want %v:\n%s", g, tc.want, findingsText(r))
@@ -205,11 +228,11 @@ func TestRulesTableUnique(t *testing.T) {
 }
 
 func TestHints(t *testing.T) {
-	r := Lint(one(edit(8, "    syscal: false")))
+	r := lint(one(edit(8, "    syscal: false")))
 	if len(r.Findings) != 1 || r.Findings[0].Hint != `did you mean "syscall"?` {
 		t.Fatalf("unknown-field hint: %+v", r.Findings)
 	}
-	r = Lint(one(edit(15, "        operator: NotDAdr")))
+	r = lint(one(edit(15, "        operator: NotDAdr")))
 	if len(r.Findings) != 1 || r.Findings[0].Hint != `did you mean "NotDAddr"?` {
 		t.Fatalf("enum hint: %+v", r.Findings)
 	}
@@ -242,7 +265,7 @@ func TestFindingsSorted(t *testing.T) {
 		{"a.yaml", []byte("")},
 		{"m.yaml", []byte(edit(1, "apiVersion: x") + "\n")},
 	}
-	r := Lint(files)
+	r := lint(files)
 	if !sort.SliceIsSorted(r.Findings, func(i, j int) bool {
 		a, b := r.Findings[i], r.Findings[j]
 		if a.File != b.File {
@@ -301,7 +324,7 @@ spec:
   enforcers:
   - calls: [sys_kill]
 `
-	r := Lint(one(pol))
+	r := lint(one(pol))
 	if r.HasErrors() {
 		t.Fatalf("unexpected errors:\n%s", findingsText(r))
 	}
@@ -316,7 +339,7 @@ spec:
 		t.Fatalf("requirements\n got %+v\nwant %+v", r.Policies, want)
 	}
 	// Override on a security_ function alone uses fmod_ret, not the override helper.
-	r = Lint(one(strings.Replace(pol, "    syscall: true\n", "    syscall: false\n", 1)))
+	r = lint(one(strings.Replace(pol, "    syscall: true\n", "    syscall: false\n", 1)))
 	if !r.HasErrors() {
 		t.Fatalf("Override on non-syscall sys_linkat should be an override-target error")
 	}
@@ -347,12 +370,13 @@ func TestLintWithNetwork(t *testing.T) {
 	// A custom bridge makes the default one a foreign source, and a custom
 	// VPC makes its range a host source.
 	nw := Network{DockerBridgeCIDR: "192.168.0.0/24", VPCCIDRs: []string{"172.16.0.0/12"}}
-	r, err := LintWith(one(scopedSigkill("192.168.0.0/25", "127.0.0.0/8", "169.254.169.254/32")), Options{Network: nw})
+	r, err := LintWith(one(scopedSigkillFrom([]string{"192.168.0.0/25", "::ffff:192.168.0.0/121"},
+		"127.0.0.0/8", "169.254.169.254/32", "::ffff:127.0.0.0/104", "::ffff:169.254.169.254/128")), Options{Network: nw})
 	if err != nil || len(r.Findings) != 0 {
 		t.Fatalf("custom bridge source: err=%v\n%s", err, findingsText(r))
 	}
 	r, _ = LintWith(one(scopedSigkill("172.17.0.0/16", "127.0.0.0/8", "169.254.169.254/32")), Options{Network: nw})
-	if g := got(r); !reflect.DeepEqual(g, []want{{RuleEgressSourceVPC, 17}}) {
+	if g := got(r); !reflect.DeepEqual(g, []want{{RuleEgressSourceVPC, 17}, {RuleEgressV4Mapped, 17}}) {
 		t.Fatalf("default bridge inside custom VPC: %v", g)
 	}
 }
@@ -364,7 +388,7 @@ func TestAliasBombIsBounded(t *testing.T) {
 		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
 	}
 	b.WriteString("kind: TracingPolicy\napiVersion: cilium.io/v1alpha1\n")
-	r := Lint(one(b.String()))
+	r := lint(one(b.String()))
 	if !r.HasErrors() {
 		t.Fatalf("alias bomb produced no error")
 	}
@@ -385,11 +409,60 @@ spec:
   - <<: *probe
     call: tcp_close
 `
-	r := Lint(one(pol))
+	r := lint(one(pol))
 	if len(r.Findings) != 0 {
 		t.Fatalf("merge keys: %s", findingsText(r))
 	}
 	if want := []string{"tcp_close", "tcp_connect"}; !reflect.DeepEqual(r.Policies[0].Symbols, want) {
 		t.Fatalf("symbols %v, want %v", r.Policies[0].Symbols, want)
+	}
+}
+
+// testNetwork is a stock GCE network: Docker's and Nomad's default bridges
+// and an auto-mode VPC (model's defaults, which this package cannot import:
+// model imports it).
+var testNetwork = Network{
+	DockerBridgeCIDR: "172.17.0.0/16",
+	NomadBridgeCIDR:  "172.26.64.0/20",
+	VPCCIDRs:         []string{"10.128.0.0/9"},
+}
+
+// lint lints files in testNetwork.
+func lint(files []File) Report {
+	r, err := LintWith(files, Options{Network: testNetwork})
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// TestEveryRuleConstInTable: every Rule* constant of rules.go has its one
+// entry (and severity) in Rules, so severityOf never panics.
+func TestEveryRuleConstInTable(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "rules.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, decl := range f.Decls {
+		g, ok := decl.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			for i, name := range spec.(*ast.ValueSpec).Names {
+				if !strings.HasPrefix(name.Name, "Rule") {
+					continue
+				}
+				n++
+				id, _ := strconv.Unquote(spec.(*ast.ValueSpec).Values[i].(*ast.BasicLit).Value)
+				if _, ok := severities[id]; !ok {
+					t.Errorf("%s (%q) is not in Rules", name.Name, id)
+				}
+			}
+		}
+	}
+	if n != len(Rules) {
+		t.Errorf("%d Rule constants, %d entries in Rules", n, len(Rules))
 	}
 }

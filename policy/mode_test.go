@@ -61,7 +61,7 @@ func TestSetMonitorModeAddsTheOption(t *testing.T) {
 		t.Errorf("action or comment lost:\n%s", out)
 	}
 	// The result is still a valid policy for the pinned Tetragon.
-	r := Lint([]File{{Path: "kill-curl.yaml", Data: out}})
+	r := lint([]File{{Path: "kill-curl.yaml", Data: out}})
 	if r.HasErrors() {
 		t.Errorf("rewritten policy has lint errors: %v", r.Findings)
 	}

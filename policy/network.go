@@ -5,9 +5,10 @@ import (
 	"net/netip"
 )
 
-// Network describes where the policies run, so egress rules can be checked
-// against it. Its fields mirror the model values the policy library is
-// rendered from (jobs/policies.Values).
+// Network describes where the policies run: the library renders its egress
+// policy from it and the egress rules are checked against it. Plain values;
+// their defaults belong to the model (model.Declaration.Network), which is
+// the one place users set them. An empty field means "not in use".
 type Network struct {
 	// DockerBridgeCIDR is Docker's default bridge (daemon.json "bip" range).
 	DockerBridgeCIDR string
@@ -15,20 +16,6 @@ type Network struct {
 	NomadBridgeCIDR string
 	// VPCCIDRs are the ranges the VMs themselves have addresses in.
 	VPCCIDRs []string
-}
-
-// DefaultNetwork is what a stock setup uses: Docker's default bridge, Nomad's
-// default bridge_network_subnet, and the address range of a GCE auto-mode VPC.
-func DefaultNetwork() Network {
-	return Network{
-		DockerBridgeCIDR: "172.17.0.0/16",
-		NomadBridgeCIDR:  "172.26.64.0/20",
-		VPCCIDRs:         []string{"10.128.0.0/9"},
-	}
-}
-
-func (n Network) isZero() bool {
-	return n.DockerBridgeCIDR == "" && n.NomadBridgeCIDR == "" && len(n.VPCCIDRs) == 0
 }
 
 type netFacts struct {
@@ -88,3 +75,25 @@ var (
 	loopback       = netip.MustParsePrefix("127.0.0.0/8")
 	metadataServer = netip.MustParsePrefix("169.254.169.254/32")
 )
+
+// V4Mapped returns the IPv4-mapped IPv6 form of an IPv4 prefix
+// (172.17.0.0/16 → ::ffff:172.17.0.0/112: 96 + the IPv4 length). Tetragon
+// reports IPv4 traffic on an AF_INET6 socket (the default of the JVM and of
+// many runtimes) with such addresses, and an IPv4 CIDR never matches them, so
+// an address filter needs both forms. ok is false for an IPv6 prefix.
+func V4Mapped(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.Addr().Is4() {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(p.Addr().As16()), 96+p.Bits()).Masked(), true
+}
+
+// unmap returns the IPv4 prefix a v4-mapped prefix stands for, so the
+// network rules compare ::ffff:172.17.0.0/112 with 172.17.0.0/16; any other
+// prefix is returned as is.
+func unmap(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked()
+	}
+	return p
+}

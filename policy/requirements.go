@@ -34,6 +34,11 @@ type Requirements struct {
 	// (CONFIG_BPF_KPROBE_OVERRIDE). Override on security_* functions uses
 	// fmod_ret instead and on LSM hooks the BPF LSM; neither sets this.
 	NeedsOverride bool `json:"needs_override"`
+	// UprobePaths are spec.uprobes[].path: the binaries and libraries the
+	// uprobes attach to. Tetragon fails to load the policy when one is
+	// missing, and they differ between distributions (/lib64/libc.so.6 is
+	// not on Debian 12), so the preflight checks each exists on the VM.
+	UprobePaths []string `json:"uprobe_paths,omitempty"`
 }
 
 var syscallPrefixes = map[string]string{"amd64": "__x64_", "arm64": "__arm64_", "386": "__ia32_"}

@@ -35,6 +35,10 @@ const (
 	RuleOverrideTarget    = "override-target"    // Override on a function that is neither a syscall nor security_*
 	RuleListRef           = "list-ref"           // call: list:NAME without a spec.lists entry NAME
 	RuleOption            = "option"             // spec.options value Tetragon cannot parse
+	RuleReturnArgAction   = "return-arg-action"  // returnArgAction other than TrackSock/UntrackSock
+	RuleReturnArg         = "return-arg"         // return: true without returnArg
+	RuleUprobeTarget      = "uprobe-target"      // uprobe without symbols/offsets/addrs, or mismatched refCtrOffsets
+	RuleListArgType       = "list-arg-type"      // list:NAME value on a non-syscall64 argument or a non-syscall list
 
 	// Warnings: the policy loads, but probably does not do what was meant.
 	RuleEqualBinaryPath     = "equal-binary-path"    // Equal on an executable path: a copy bypasses it
@@ -42,10 +46,12 @@ const (
 	RuleEgressSourceVPC     = "egress-source-vpc"    // egress source CIDR overlaps the VPC: hits the host
 	RuleEgressSourceBridge  = "egress-source-bridge" // egress source CIDR outside the container bridges
 	RuleEgressExceptions    = "egress-exceptions"    // egress block without loopback/metadata exceptions
+	RuleEgressV4Mapped      = "egress-v4-mapped"     // IPv4 egress source without its ::ffff: form: AF_INET6 sockets bypass it
 	RuleFollowForks         = "follow-forks"         // matchPIDs without followForks: children escape
 	RuleOverride            = "override"             // Override needs kernel support the VM may lack
 	RuleParentsMap          = "parents-map"          // matchParentBinaries needs --parents-map-enabled
 	RuleUnknownOption       = "option-unknown"       // spec.options name Tetragon ignores
+	RuleDeprecated          = "deprecated"           // FollowFD/UnfollowFD/CopyFD, argFd, argName
 )
 
 // RuleInfo documents one rule.
@@ -70,10 +76,10 @@ var Rules = []RuleInfo{
 	{RuleSchema, SeverityError, "other schema constraint violated"},
 	{RuleName, SeverityError, "metadata.name missing or not a DNS subdomain"},
 	{RuleDuplicateName, SeverityError, "metadata.name used by another policy in the set"},
-	{RuleNamespacedKind, SeverityError, "TracingPolicyNamespaced has no effect outside Kubernetes"},
-	{RulePodSelector, SeverityError, "spec.podSelector needs Kubernetes; Tetragon fails to load it on Nomad"},
-	{RuleContainerSelector, SeverityError, "spec.containerSelector needs Kubernetes; Tetragon fails to load it on Nomad"},
-	{RuleHostSelector, SeverityError, "spec.hostSelector only supports null or {}"},
+	{RuleNamespacedKind, SeverityError, "TracingPolicyNamespaced needs the policy filter; Tetragon refuses it outside Kubernetes"},
+	{RulePodSelector, SeverityError, "spec.podSelector needs the policy filter (Kubernetes); Tetragon refuses it on Nomad"},
+	{RuleContainerSelector, SeverityError, "spec.containerSelector needs the policy filter (Kubernetes); Tetragon refuses it on Nomad"},
+	{RuleHostSelector, SeverityError, "spec.hostSelector: labels are refused, and {} alone needs the policy filter"},
 	{RulePlaceholder, SeverityError, "unresolved template placeholder"},
 	{RuleAddress, SeverityError, "IP address or CIDR does not parse"},
 	{RuleNamespaceValue, SeverityError, "matchNamespaces values must be numeric inode numbers or host_ns (at most 4)"},
@@ -83,13 +89,37 @@ var Rules = []RuleInfo{
 	{RuleOverrideTarget, SeverityError, "Override only works on syscalls and security_* functions"},
 	{RuleListRef, SeverityError, "call refers to an undefined spec.lists entry"},
 	{RuleOption, SeverityError, "spec.options value Tetragon cannot parse"},
+	{RuleReturnArgAction, SeverityError, "returnArgAction other than TrackSock/UntrackSock; Tetragon refuses the policy"},
+	{RuleReturnArg, SeverityError, "return: true without returnArg (and its type); Tetragon refuses the policy"},
+	{RuleUprobeTarget, SeverityError, "uprobe without symbols, offsets or addrs, or refCtrOffsets of another length"},
+	{RuleListArgType, SeverityError, "list:NAME argument value needs a syscalls list and a syscall64 argument"},
 	{RuleEqualBinaryPath, SeverityWarning, "Equal on an executable path; a copy elsewhere bypasses it"},
 	{RuleUnscopedEnforcement, SeverityWarning, "enforcement without binary/namespace/source scoping also hits the host's daemons"},
 	{RuleEgressSourceVPC, SeverityWarning, "egress source range overlaps the VPC, so it matches the host itself"},
 	{RuleEgressSourceBridge, SeverityWarning, "egress source range is outside the Docker and Nomad bridges"},
 	{RuleEgressExceptions, SeverityWarning, "egress block does not exempt loopback or the metadata server"},
+	{RuleEgressV4Mapped, SeverityWarning, "IPv4 egress source without its v4-mapped ::ffff: form; IPv4 over AF_INET6 sockets bypasses it"},
 	{RuleFollowForks, SeverityWarning, "matchPIDs without followForks: true misses the process's children"},
 	{RuleOverride, SeverityWarning, "Override needs kernel support (CONFIG_BPF_KPROBE_OVERRIDE or fmod_ret)"},
 	{RuleParentsMap, SeverityWarning, "matchParentBinaries needs Tetragon's --parents-map-enabled flag"},
 	{RuleUnknownOption, SeverityWarning, "spec.options name that Tetragon ignores"},
+	{RuleDeprecated, SeverityWarning, "deprecated in Tetragon v1.7.0 and removed later: FollowFD, UnfollowFD, CopyFD, argFd, argName"},
+}
+
+var severities = func() map[string]Severity {
+	m := make(map[string]Severity, len(Rules))
+	for _, r := range Rules {
+		m[r.ID] = r.Severity
+	}
+	return m
+}()
+
+// severityOf is the severity Rules declares for id. A rule missing from the
+// table is a programming error, caught by TestEveryRuleConstInTable.
+func severityOf(id string) Severity {
+	s, ok := severities[id]
+	if !ok {
+		panic("policy: rule " + id + " is not in Rules")
+	}
+	return s
 }

@@ -52,7 +52,7 @@ func (d *docLinter) schemaFindings(value any) {
 	cs, err := loadSchema()
 	if err != nil {
 		// The schema is embedded and tested; failing here is a build defect.
-		d.add(d.root, RuleSchema, SeverityError, err.Error(), "")
+		d.add(d.root, RuleSchema, err.Error(), "")
 		return
 	}
 	verr, ok := cs.sch.Validate(value).(*jsonschema.ValidationError)
@@ -98,7 +98,7 @@ func (d *docLinter) schemaLeaf(cs *compiledSchema, e *jsonschema.ValidationError
 			} else if len(allowed) > 0 && len(allowed) <= 16 {
 				hint = "allowed: " + strings.Join(allowed, ", ")
 			}
-			d.add(pk, RuleUnknownField, SeverityError, msg, hint)
+			d.add(pk, RuleUnknownField, msg, hint)
 		}
 	case *kind.Enum:
 		got := fmt.Sprint(k.Got)
@@ -112,16 +112,16 @@ func (d *docLinter) schemaLeaf(cs *compiledSchema, e *jsonschema.ValidationError
 		} else if len(want) <= 16 {
 			hint = "allowed: " + strings.Join(want, ", ")
 		}
-		d.add(valNode, RuleEnum, SeverityError, fmt.Sprintf("%s: %q is not an allowed value", path, got), hint)
+		d.add(valNode, RuleEnum, fmt.Sprintf("%s: %q is not an allowed value", path, got), hint)
 	case *kind.Type:
-		d.add(valNode, RuleType, SeverityError,
+		d.add(valNode, RuleType,
 			fmt.Sprintf("%s: expected %s, got %s", path, strings.Join(k.Want, " or "), k.Got), "")
 	case *kind.Required:
 		for _, m := range k.Missing {
-			d.add(at, RuleRequired, SeverityError, fmt.Sprintf("%s: missing required field %q", path, m), "")
+			d.add(at, RuleRequired, fmt.Sprintf("%s: missing required field %q", path, m), "")
 		}
 	default:
-		d.add(valNode, RuleSchema, SeverityError, fmt.Sprintf("%s: %s", path, e.ErrorKind.LocalizedString(printer)), "")
+		d.add(valNode, RuleSchema, fmt.Sprintf("%s: %s", path, e.ErrorKind.LocalizedString(printer)), "")
 	}
 }
 

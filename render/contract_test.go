@@ -14,9 +14,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
-	"github.com/tetranomad/packer-plugin-tetranomad/jobs/policies"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy/library"
 )
 
 // The contract between the client config and the jobspec, checked on the
@@ -522,7 +522,7 @@ func randomDeclaration(t testing.TB, raw []byte) (*model.Declaration, []policy.F
 	d.Logging.ForwardAddress = fmt.Sprintf("127.0.0.%d:%d", 1+e.intn(254), 1024+e.intn(60000))
 	d.Logging.Tag = e.word()
 
-	names := policies.Names()
+	names := library.Names()
 	d.Policies.Library = []string{}
 	for _, n := range names {
 		if e.coin() {

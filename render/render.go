@@ -17,9 +17,9 @@ import (
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 	"github.com/tetranomad/packer-plugin-tetranomad/clientconfig"
 	"github.com/tetranomad/packer-plugin-tetranomad/jobs"
-	"github.com/tetranomad/packer-plugin-tetranomad/jobs/policies"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy/library"
 )
 
 // BundleIDLength is the number of hex characters of a bundle id.
@@ -63,11 +63,7 @@ func Render(d *model.Declaration, userPolicies []policy.File, pluginVersion stri
 	for i, s := range sources {
 		lintInput[i] = policy.File{Path: s.lintPath, Data: s.data}
 	}
-	report, err := policy.LintWith(lintInput, policy.Options{Network: policy.Network{
-		DockerBridgeCIDR: d.Docker.BridgeCIDR,
-		NomadBridgeCIDR:  d.Nomad.BridgeNetworkSubnet,
-		VPCCIDRs:         d.Policies.VPCCIDRs,
-	}})
+	report, err := policy.LintWith(lintInput, policy.Options{Network: d.Network()})
 	if err != nil {
 		return nil, report, err
 	}
@@ -169,11 +165,7 @@ var policyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // policy's bundle file, refusing two that would share one. The result is in
 // bundle order.
 func collectPolicies(d *model.Declaration, user []policy.File) ([]source, error) {
-	library, err := policies.RenderFiles(d.Policies.Library, policies.Values{
-		DockerBridgeCIDR: d.Docker.BridgeCIDR,
-		NomadBridgeCIDR:  d.Nomad.BridgeNetworkSubnet,
-		VPCCIDRs:         d.Policies.VPCCIDRs,
-	})
+	lib, err := library.RenderFiles(d.Policies.Library, d.Network())
 	if err != nil {
 		return nil, fmt.Errorf("policies.library: %w", err)
 	}
@@ -188,7 +180,7 @@ func collectPolicies(d *model.Declaration, user []policy.File) ([]source, error)
 		byPath[s.bundlePath] = s
 		out = append(out, s)
 	}
-	for i, f := range library {
+	for i, f := range lib {
 		name := d.Policies.Library[i]
 		p := bundle.PolicyDir + "/" + path.Base(f.Path)
 		claim(source{bundlePath: p, lintPath: p, origin: "library policy " + name, data: f.Data})

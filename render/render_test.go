@@ -355,7 +355,10 @@ func TestMonitorModeRewritesOnlyEnforcingPolicies(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\s*- name: policy-mode\n\s*value: monitor$`).Match(monitor.Content[blocking]) {
 		t.Errorf("%s in monitor mode lacks policy-mode: monitor:\n%s", blocking, monitor.Content[blocking])
 	}
-	r := policy.Lint([]policy.File{{Path: blocking, Data: monitor.Content[blocking]}})
+	r, err := policy.LintWith([]policy.File{{Path: blocking, Data: monitor.Content[blocking]}}, policy.Options{Network: model.DefaultNetwork()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.HasErrors() {
 		t.Errorf("monitor-mode policy has lint errors: %v", r.Findings)
 	}

@@ -290,7 +290,6 @@ spec:
     returnArg:
       index: 0
       type: "int"
-    returnArgAction: "Post"
     selectors:
     - matchArgs:
       - index: 0
@@ -313,6 +312,9 @@ spec:
       type: "file"
     - index: 1
       type: "uint32"
+    returnArg:
+      index: 0
+      type: "int"
     selectors:
     - matchArgs:
       - index: 0

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy/policydir"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy/schema"
 )
 
@@ -32,7 +32,7 @@ type lintJSON struct {
 func runLint(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := policy.DefaultNetwork()
+	def := model.DefaultNetwork()
 	format := fs.String("format", "text", "output `format`: text or json")
 	docker := fs.String("docker-bridge-cidr", def.DockerBridgeCIDR, "Docker bridge `CIDR` egress sources must be in (empty: none)")
 	nomad := fs.String("nomad-bridge-cidr", def.NomadBridgeCIDR, "Nomad bridge_network_subnet `CIDR` (empty: none)")
@@ -41,8 +41,8 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: packer-plugin-tetranomad lint [flags] FILE|DIR...\n\n"+
 			"Lints TracingPolicy files as Tetragon %s would load them from its policy directory,\n"+
-			"plus the rules that matter on Nomad. A DIR contributes every *.yaml and *.yml file directly\n"+
-			"inside it, sorted. Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage or I/O error.\n\nFlags:\n",
+			"plus the rules that matter on Nomad. A DIR contributes what the agent loads from it: every\n"+
+			"regular file in it and one level of subdirectories, whatever the extension, sorted. Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage or I/O error.\n\nFlags:\n",
 			schema.TetragonVersion)
 		fs.PrintDefaults()
 	}
@@ -113,8 +113,8 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// readPolicyFiles reads each FILE, and each DIR's *.yaml/*.yml entries
-// (not recursive: Tetragon does not descend into subdirectories either).
+// readPolicyFiles reads each FILE, and from each DIR what Tetragon loads
+// from its policy directory (policy/policydir).
 func readPolicyFiles(args []string) ([]policy.File, error) {
 	var files []policy.File
 	for _, arg := range args {
@@ -122,32 +122,23 @@ func readPolicyFiles(args []string) ([]policy.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		paths := []string{arg}
 		if st.IsDir() {
-			entries, err := os.ReadDir(arg)
+			// Exactly what the agent loads from a --tracing-policy-dir.
+			dirFiles, err := policydir.Read(arg)
 			if err != nil {
 				return nil, err
 			}
-			paths = paths[:0]
-			for _, e := range entries {
-				ext := strings.ToLower(filepath.Ext(e.Name()))
-				if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
-					continue
-				}
-				paths = append(paths, filepath.Join(arg, e.Name()))
+			if len(dirFiles) == 0 {
+				return nil, fmt.Errorf("%s: no files; Tetragon would load no policy from it", arg)
 			}
-			sort.Strings(paths)
-			if len(paths) == 0 {
-				return nil, fmt.Errorf("%s: no *.yaml or *.yml files", arg)
-			}
+			files = append(files, dirFiles...)
+			continue
 		}
-		for _, p := range paths {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return nil, err
-			}
-			files = append(files, policy.File{Path: p, Data: data})
+		data, err := os.ReadFile(arg)
+		if err != nil {
+			return nil, err
 		}
+		files = append(files, policy.File{Path: arg, Data: data})
 	}
 	return files, nil
 }

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetranomad/packer-plugin-tetranomad/jobs/policies"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+	"github.com/tetranomad/packer-plugin-tetranomad/policy/library"
 )
 
 const cleanPolicy = `apiVersion: cilium.io/v1alpha1
@@ -108,25 +108,39 @@ func TestLintExitCodes(t *testing.T) {
 	}
 }
 
+// TestLintDirSelection: lint DIR reads what Tetragon v1.7.0 loads from its
+// policy directory (cilium/tetragon@v1.7.0:cmd/tetragon/main.go:530, see
+// policy/policydir): every regular file, whatever the extension, and one
+// level of subdirectories. A stray README stops the agent, so it is an error.
 func TestLintDirSelection(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
-		"b.yaml":        strings.Replace(cleanPolicy, "name: connect", "name: b", 1),
-		"a.YML":         strings.Replace(cleanPolicy, "name: connect", "name: a", 1),
-		"README.md":     "not a policy",
-		"sub/c.yaml":    badPolicy, // Tetragon does not descend; neither does lint
-		"notes.yaml.bk": badPolicy,
+		"b.yaml":          strings.Replace(cleanPolicy, "name: connect", "name: b", 1),
+		"a.YML":           strings.Replace(cleanPolicy, "name: connect", "name: a", 1),
+		"README.md":       "not a policy",
+		"sub/c.yaml":      strings.Replace(cleanPolicy, "name: connect", "name: c", 1),
+		"sub/deep/d.yaml": badPolicy, // two levels down: the agent skips it
 	})
 	code, out, _ := run("-format", "json", dir)
-	if code != 0 {
+	if code != 1 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	var got lintJSON
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Files != 2 || len(got.Policies) != 2 ||
-		got.Policies[0].File != filepath.Join(dir, "a.YML") || got.Policies[1].File != filepath.Join(dir, "b.yaml") {
-		t.Fatalf("selected files: %+v", got)
+	if got.Files != 4 || got.Errors != 1 || len(got.Findings) != 1 {
+		t.Fatalf("want 4 files and one error (the README): %+v", got)
+	}
+	f := got.Findings[0]
+	if f.File != filepath.Join(dir, "README.md") || !strings.Contains(f.Hint, "whatever the extension") {
+		t.Fatalf("README finding: %+v", f)
+	}
+	var names []string
+	for _, p := range got.Policies {
+		names = append(names, p.Policy)
+	}
+	if strings.Join(names, ",") != "a,b,c" {
+		t.Fatalf("policies %v, want a,b,c", names)
 	}
 }
 
@@ -190,8 +204,8 @@ func TestLintJSONIsStable(t *testing.T) {
 // TestLintLibraryWithCustomNetwork renders the egress policy for a custom
 // network and checks that lint agrees only when given the same network.
 func TestLintLibraryWithCustomNetwork(t *testing.T) {
-	v := policies.Values{DockerBridgeCIDR: "192.168.50.0/24", VPCCIDRs: []string{"172.20.0.0/16"}}
-	b, err := policies.Render("block-internet-egress", v)
+	v := policy.Network{DockerBridgeCIDR: "192.168.50.0/24", VPCCIDRs: []string{"172.20.0.0/16"}}
+	b, err := library.Render("block-internet-egress", v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,11 @@ type subcommand struct {
 // Nomad's command.Commands; each lives in its own file.
 func commands() map[string]subcommand {
 	return map[string]subcommand{
-		"lint":    {synopsis: lintSynopsis, run: runLint},
-		"publish": {synopsis: publishSynopsis, run: runPublish},
-		"render":  {synopsis: renderSynopsis, run: runRender},
-		"status":  {synopsis: statusSynopsis, run: runStatus},
+		"conformance": {synopsis: conformanceSynopsis, run: runConformance},
+		"lint":        {synopsis: lintSynopsis, run: runLint},
+		"publish":     {synopsis: publishSynopsis, run: runPublish},
+		"render":      {synopsis: renderSynopsis, run: runRender},
+		"status":      {synopsis: statusSynopsis, run: runStatus},
 	}
 }
 

@@ -453,6 +453,15 @@ tn_preflight() {
     done
   fi
 
+  # Uprobes attach to a file that must exist on the VM; Tetragon refuses the
+  # policy (and stops) when it does not, and paths differ between distributions.
+  local upath
+  while IFS=$'\t' read -r kind a upath; do
+    if [[ $kind == path && ! -e $TN_ROOT$upath ]]; then
+      TN_ERRORS+=("policy $a: uprobe path $upath does not exist on this VM; Tetragon would refuse the policy and stop: point spec.uprobes[].path at the file this image ships")
+    fi
+  done <"$TN_FILES/preflight/requirements.tsv"
+
   if [[ ! -r $TN_ROOT/proc/kallsyms ]]; then
     TN_ERRORS+=("/proc/kallsyms is not readable, so the kernel functions the policies hook cannot be checked")
   else

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "b80d6024482142397f46"
+    tetranomad_bundle      = "dcb1f08805b62a2f492c"
     tetranomad_contract    = "39557e2538651bb3"
     tetranomad_policy_mode = "enforce"
   }
@@ -130,7 +130,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/b80d6024482142397f46/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/dcb1f08805b62a2f492c/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 
@@ -140,17 +140,17 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/b80d6024482142397f46/policies/log-tcp-connect.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/dcb1f08805b62a2f492c/policies/log-tcp-connect.yaml"
         destination = "local/policies/log-tcp-connect.yaml"
         mode        = "file"
 
         options {
-          checksum = "sha256:35d5570277543a4896b1074bf7b8f3529560eefff329c2b984398d493b13e4bb"
+          checksum = "sha256:fccef46b3c1b6e89f74915ddeeced15ffe27d883d3929ba9aa0bca38b3b4c2f5"
         }
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/b80d6024482142397f46/policies/watch-fd.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/dcb1f08805b62a2f492c/policies/watch-fd.yaml"
         destination = "local/policies/watch-fd.yaml"
         mode        = "file"
 

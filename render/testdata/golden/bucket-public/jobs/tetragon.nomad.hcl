@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "3bc1dd2b032d527c0f5b"
+    tetranomad_bundle      = "7fc86cb9b64d858c4d10"
     tetranomad_contract    = "5617cb6bb2eb323b"
     tetranomad_policy_mode = "enforce"
   }
@@ -130,17 +130,17 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/3bc1dd2b032d527c0f5b/policies/block-internet-egress.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/7fc86cb9b64d858c4d10/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
         options {
-          checksum = "sha256:dd730f3eb04cc94b84f5dae31af248aac1d09fd0364f57b95cbfe230ececeacb"
+          checksum = "sha256:94816a0ef14e047d21d18be17999847c778e72d76cd54713b4e5aa487b8490ea"
         }
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/3bc1dd2b032d527c0f5b/policies/block-package-managers.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/7fc86cb9b64d858c4d10/policies/block-package-managers.yaml"
         destination = "local/policies/block-package-managers.yaml"
         mode        = "file"
 

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "63306744e72874cc1efe"
+    tetranomad_bundle      = "620d22f29be05aa87828"
     tetranomad_contract    = "39557e2538651bb3"
     tetranomad_policy_mode = "enforce"
   }
@@ -131,17 +131,17 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/63306744e72874cc1efe/policies/block-internet-egress.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/620d22f29be05aa87828/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
         options {
-          checksum = "sha256:dd730f3eb04cc94b84f5dae31af248aac1d09fd0364f57b95cbfe230ececeacb"
+          checksum = "sha256:94816a0ef14e047d21d18be17999847c778e72d76cd54713b4e5aa487b8490ea"
         }
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/63306744e72874cc1efe/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/620d22f29be05aa87828/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 

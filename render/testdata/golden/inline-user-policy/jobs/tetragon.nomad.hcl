@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "032eed95f43da2c600c2"
+    tetranomad_bundle      = "4c96d945711f84ce0bed"
     tetranomad_contract    = "39557e2538651bb3"
     tetranomad_policy_mode = "enforce"
   }
@@ -133,7 +133,8 @@ job "tetragon" {
         data            = <<EOT
 # tetranomad policy library: log-tcp-connect (rendered, do not edit).
 # Observes TCP connects and closes, on the host and in containers, except
-# loopback and sockets that never had a peer. No enforcement.
+# loopback (also IPv4 loopback on dual-stack sockets, ::ffff:127.0.0.0/104)
+# and sockets that never had a peer. No enforcement.
 apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
 metadata:
@@ -151,6 +152,7 @@ spec:
         operator: NotDAddr
         values:
         - 127.0.0.0/8
+        - ::ffff:127.0.0.0/104
         - ::1
   - call: tcp_close
     syscall: false
@@ -163,6 +165,7 @@ spec:
         operator: NotDAddr
         values:
         - 127.0.0.0/8
+        - ::ffff:127.0.0.0/104
         - ::1
         - 0.0.0.0
         - "::"

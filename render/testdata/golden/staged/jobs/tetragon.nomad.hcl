@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "922c3b15d26284281baf"
+    tetranomad_bundle      = "ca04aaa3310f6ff48028"
     tetranomad_contract    = "39557e2538651bb3"
     tetranomad_policy_mode = "monitor"
   }
@@ -187,7 +187,8 @@ EOT
         data            = <<EOT
 # tetranomad policy library: log-tcp-connect (rendered, do not edit).
 # Observes TCP connects and closes, on the host and in containers, except
-# loopback and sockets that never had a peer. No enforcement.
+# loopback (also IPv4 loopback on dual-stack sockets, ::ffff:127.0.0.0/104)
+# and sockets that never had a peer. No enforcement.
 apiVersion: cilium.io/v1alpha1
 kind: TracingPolicy
 metadata:
@@ -205,6 +206,7 @@ spec:
         operator: NotDAddr
         values:
         - 127.0.0.0/8
+        - ::ffff:127.0.0.0/104
         - ::1
   - call: tcp_close
     syscall: false
@@ -217,6 +219,7 @@ spec:
         operator: NotDAddr
         values:
         - 127.0.0.0/8
+        - ::ffff:127.0.0.0/104
         - ::1
         - 0.0.0.0
         - "::"

@@ -1,13 +1,13 @@
-// Package policies is the curated TracingPolicy library: the reference
+// Package library is the curated TracingPolicy library: the reference
 // deployment's policies, rewritten to be correct on Nomad, embedded as
 // templates with a short doc each.
 //
-// Rendering is pure: the same name and Values give the same bytes. Every
+// Rendering is pure: the same name and policy.Network give the same bytes. Every
 // rendered policy passes the policy package's linter with no findings when
 // linted with the same network (see the package tests); callers still lint
 // the selected library policies together with the user's own files, since
 // duplicate names are a set-level rule.
-package policies
+package library
 
 import (
 	"bytes"
@@ -24,14 +24,16 @@ import (
 //go:embed templates/*.yaml
 var templateFS embed.FS
 
-//go:embed docs/*.md
-var docFS embed.FS
+//go:embed scenarios/*.yaml
+var scenarioFS embed.FS
 
-// Values are the model's settings a library policy can depend on.
-type Values struct {
-	DockerBridgeCIDR string   // e.g. "172.17.0.0/16" (Docker's bip range)
-	NomadBridgeCIDR  string   // e.g. "172.26.64.0/20" (Nomad's bridge_network_subnet)
-	VPCCIDRs         []string // e.g. ["10.128.0.0/9"]
+// Scenario returns the conformance scenarios of a library policy (see
+// package conformance): what it must kill or log and what it must allow.
+func Scenario(name string) ([]byte, error) {
+	if _, ok := templates[name]; !ok {
+		return nil, unknown(name)
+	}
+	return scenarioFS.ReadFile("scenarios/" + name + ".yaml")
 }
 
 // templates holds the parsed library, keyed by name (file name without .yaml).
@@ -63,9 +65,10 @@ func Names() []string {
 	return names
 }
 
-// Render returns the policy's YAML for the given values. The file name to
+// Render returns the policy's YAML for the network it will run in (the
+// same policy.Network the linter checks it against). The file name to
 // use is name + ".yaml"; metadata.name equals name.
-func Render(name string, v Values) ([]byte, error) {
+func Render(name string, v policy.Network) ([]byte, error) {
 	t, ok := templates[name]
 	if !ok {
 		return nil, unknown(name)
@@ -81,24 +84,11 @@ func Render(name string, v Values) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Doc returns the policy's short documentation (Markdown): what it catches,
-// what it costs, and how to test it by hand on a node.
-func Doc(name string) (string, error) {
-	if _, ok := templates[name]; !ok {
-		return "", unknown(name)
-	}
-	b, err := docFS.ReadFile("docs/" + name + ".md")
-	if err != nil {
-		return "", fmt.Errorf("policy %s has no doc: %w", name, err)
-	}
-	return string(b), nil
-}
-
 func unknown(name string) error {
 	return fmt.Errorf("unknown library policy %q; valid names: %s", name, strings.Join(Names(), ", "))
 }
 
-// usesNetwork lists the policies whose text depends on Values.
+// usesNetwork lists the policies whose text depends on the network.
 var usesNetwork = map[string]bool{"block-internet-egress": true}
 
 // egressData is what the egress template needs: canonical CIDRs, deduplicated.
@@ -107,7 +97,7 @@ type egressData struct {
 	Allowed []string // loopback, metadata server, bridges, VPC
 }
 
-func templateData(name string, v Values) (any, error) {
+func templateData(name string, v policy.Network) (any, error) {
 	if !usesNetwork[name] {
 		return struct{}{}, nil
 	}
@@ -139,7 +129,9 @@ func templateData(name string, v Values) (any, error) {
 	for _, s := range append(append([]string{}, sources...), vpc...) {
 		allowed = appendNew(allowed, s)
 	}
-	return egressData{Sources: sources, Allowed: allowed}, nil
+	// Every IPv4 range also in its v4-mapped form: IPv4 connects from
+	// AF_INET6 sockets are reported as ::ffff:a.b.c.d (issue 12).
+	return egressData{Sources: withV4Mapped(sources), Allowed: withV4Mapped(allowed)}, nil
 }
 
 // canonicalCIDR accepts a CIDR, including Docker's bip form with the
@@ -151,6 +143,18 @@ func canonicalCIDR(s string) (string, error) {
 		return "", fmt.Errorf("not a CIDR (want e.g. 172.17.0.0/16): %w", err)
 	}
 	return p.Masked().String(), nil
+}
+
+// withV4Mapped returns list followed by the v4-mapped form of each IPv4
+// CIDR in it.
+func withV4Mapped(list []string) []string {
+	out := append([]string(nil), list...)
+	for _, s := range list {
+		if m, ok := policy.V4Mapped(netip.MustParsePrefix(s)); ok {
+			out = appendNew(out, m.String())
+		}
+	}
+	return out
 }
 
 func appendNew(list []string, s string) []string {
@@ -166,12 +170,12 @@ func appendNew(list []string, s string) []string {
 // name + ".yaml", in the order given, ready to be linted together with the
 // user's own files:
 //
-//	files, err := policies.RenderFiles(selected, values)
+//	files, err := library.RenderFiles(selected, values)
 //	rep, err := policy.LintWith(append(files, userFiles...), policy.Options{Network: ...})
 //	// rep.HasErrors(): stop; otherwise print the warnings.
 //
 // A name selected twice is an error, as is an unknown name.
-func RenderFiles(names []string, v Values) ([]policy.File, error) {
+func RenderFiles(names []string, v policy.Network) ([]policy.File, error) {
 	seen := map[string]bool{}
 	files := make([]policy.File, 0, len(names))
 	for _, name := range names {

@@ -1,6 +1,7 @@
-package policies
+package library
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -10,7 +11,7 @@ import (
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 )
 
-var defaults = Values{
+var defaults = policy.Network{
 	DockerBridgeCIDR: "172.17.0.0/16",
 	NomadBridgeCIDR:  "172.26.64.0/20",
 	VPCCIDRs:         []string{"10.128.0.0/9"},
@@ -26,16 +27,12 @@ func TestNames(t *testing.T) {
 	}
 }
 
-func network(v Values) policy.Network {
-	return policy.Network{DockerBridgeCIDR: v.DockerBridgeCIDR, NomadBridgeCIDR: v.NomadBridgeCIDR, VPCCIDRs: v.VPCCIDRs}
-}
-
 // TestLibraryLintsClean renders the whole library for several networks and
 // lints it as one set with the same network: no errors and no warnings.
 // (No library policy carries a documented warning today; if one ever does,
 // pin it here and explain it in its doc.)
 func TestLibraryLintsClean(t *testing.T) {
-	for _, v := range []Values{
+	for _, v := range []policy.Network{
 		defaults,
 		{DockerBridgeCIDR: "172.17.0.1/16"},
 		{NomadBridgeCIDR: "172.26.64.0/20", VPCCIDRs: []string{"10.0.0.0/16", "10.1.0.0/16"}},
@@ -45,7 +42,7 @@ func TestLibraryLintsClean(t *testing.T) {
 		if err != nil {
 			t.Fatalf("RenderFiles(%+v): %v", v, err)
 		}
-		r, err := policy.LintWith(files, policy.Options{Network: network(v)})
+		r, err := policy.LintWith(files, policy.Options{Network: v})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +79,7 @@ func TestLibraryRequirements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := policy.Lint([]policy.File{{Path: name + ".yaml", Data: b}})
+		r := lint([]policy.File{{Path: name + ".yaml", Data: b}})
 		if len(r.Policies) != 1 || !reflect.DeepEqual(r.Policies[0].Symbols, want[name]) {
 			t.Errorf("%s: requirements %+v, want symbols %v", name, r.Policies, want[name])
 		}
@@ -100,16 +97,25 @@ func TestEnforcingPoliciesAreScoped(t *testing.T) {
 			t.Fatalf("%s lost its host_ns scoping", name)
 		}
 		unscoped := strings.ReplaceAll(string(b), "operator: NotIn", "operator: In")
-		r := policy.Lint([]policy.File{{Path: name, Data: []byte(unscoped)}})
+		r := lint([]policy.File{{Path: name, Data: []byte(unscoped)}})
 		if !hasRule(r, policy.RuleUnscopedEnforcement) {
 			t.Errorf("%s scoped to the host should warn unscoped-enforcement:\n%v", name, r.Findings)
 		}
 	}
 	b, _ := Render("block-internet-egress", defaults)
 	vpcSource := strings.Replace(string(b), "        - 172.17.0.0/16\n", "        - 10.128.0.0/9\n", 1)
-	r := policy.Lint([]policy.File{{Path: "egress", Data: []byte(vpcSource)}})
+	r := lint([]policy.File{{Path: "egress", Data: []byte(vpcSource)}})
 	if !hasRule(r, policy.RuleEgressSourceVPC) {
 		t.Errorf("egress with the VPC as source should warn egress-source-vpc:\n%v", r.Findings)
+	}
+	// Without its v4-mapped sources the policy is bypassed by AF_INET6
+	// sockets (issue 12): the linter must say so.
+	ipv4Only := strings.Replace(string(b), "        - ::ffff:172.17.0.0/112\n", "", 1)
+	if ipv4Only == string(b) {
+		t.Fatal("block-internet-egress lost its v4-mapped Docker bridge source")
+	}
+	if r := lint([]policy.File{{Path: "egress", Data: []byte(ipv4Only)}}); !hasRule(r, policy.RuleEgressV4Mapped) {
+		t.Errorf("egress without the v4-mapped bridge should warn egress-v4-mapped:\n%v", r.Findings)
 	}
 }
 
@@ -123,7 +129,7 @@ func hasRule(r policy.Report, rule string) bool {
 }
 
 func TestEgressGolden(t *testing.T) {
-	cases := map[string]Values{
+	cases := map[string]policy.Network{
 		"defaults":        defaults,
 		"docker-only":     {DockerBridgeCIDR: "172.17.0.0/16"},
 		"nomad-only":      {NomadBridgeCIDR: "172.26.64.0/20"},
@@ -148,14 +154,14 @@ func TestEgressGolden(t *testing.T) {
 func TestRenderErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		v    Values
+		v    policy.Network
 		want string
 	}{
 		{"no-such-policy", defaults, "valid names: block-fd-install, block-internet-egress"},
-		{"block-internet-egress", Values{VPCCIDRs: []string{"10.0.0.0/8"}}, "needs DockerBridgeCIDR or NomadBridgeCIDR"},
-		{"block-internet-egress", Values{DockerBridgeCIDR: "172.17.0.0"}, `DockerBridgeCIDR "172.17.0.0"`},
-		{"block-internet-egress", Values{NomadBridgeCIDR: "172.26.64.0/20\n- 0.0.0.0/0"}, `NomadBridgeCIDR`},
-		{"block-internet-egress", Values{DockerBridgeCIDR: "172.17.0.0/16", VPCCIDRs: []string{"10.0.0.0/8", "x"}}, `VPCCIDRs[1] "x"`},
+		{"block-internet-egress", policy.Network{VPCCIDRs: []string{"10.0.0.0/8"}}, "needs DockerBridgeCIDR or NomadBridgeCIDR"},
+		{"block-internet-egress", policy.Network{DockerBridgeCIDR: "172.17.0.0"}, `DockerBridgeCIDR "172.17.0.0"`},
+		{"block-internet-egress", policy.Network{NomadBridgeCIDR: "172.26.64.0/20\n- 0.0.0.0/0"}, `NomadBridgeCIDR`},
+		{"block-internet-egress", policy.Network{DockerBridgeCIDR: "172.17.0.0/16", VPCCIDRs: []string{"10.0.0.0/8", "x"}}, `VPCCIDRs[1] "x"`},
 	} {
 		_, err := Render(tc.name, tc.v)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -163,26 +169,35 @@ func TestRenderErrors(t *testing.T) {
 		}
 	}
 	// Policies that do not use the network render without values.
-	if _, err := Render("block-package-managers", Values{}); err != nil {
-		t.Errorf("block-package-managers with zero Values: %v", err)
+	if _, err := Render("block-package-managers", policy.Network{}); err != nil {
+		t.Errorf("block-package-managers with a zero network: %v", err)
 	}
 }
 
+// TestDocs: every library policy has its doc in docs/, which the
+// policies-on-nomad guide links to.
 func TestDocs(t *testing.T) {
 	for _, name := range Names() {
-		doc, err := Doc(name)
+		b, err := os.ReadFile(filepath.Join("docs", name+".md"))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("policy %s has no doc: %v", name, err)
 		}
+		doc := string(b)
 		for _, section := range []string{"# " + name + "\n", "**Catches**", "**Costs**", "**Test by hand**", `policy_name="` + name + `"`} {
 			if !strings.Contains(doc, section) {
 				t.Errorf("doc of %s lacks %q", name, section)
 			}
 		}
 	}
-	if _, err := Doc("nope"); err == nil || !strings.Contains(err.Error(), "valid names") {
-		t.Errorf("Doc(nope) error = %v", err)
+}
+
+// lint lints files in the network the library was rendered for.
+func lint(files []policy.File) policy.Report {
+	r, err := policy.LintWith(files, policy.Options{Network: defaults})
+	if err != nil {
+		panic(err)
 	}
+	return r
 }
 
 func TestRenderFilesRejectsRepeats(t *testing.T) {
