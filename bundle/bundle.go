@@ -5,8 +5,11 @@ package bundle
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"net/url"
 	"path"
-	"strings"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/gcsname"
 )
 
 // Paths inside a bundle directory.
@@ -57,22 +60,51 @@ type Target struct {
 // DefaultDownloadBaseURL is where public objects are read over https.
 const DefaultDownloadBaseURL = "https://storage.googleapis.com"
 
-// privateURLBase is the only GCS form Nomad's go-getter `gcs::` accepts (the
+// DefaultPrefix is the object prefix when the declaration names none.
+const DefaultPrefix = "tetranomad"
+
+// DefaultDir is where the provisioner writes the bundle and the
+// post-processor reads it, relative to the directory Packer runs in.
+const DefaultDir = "tetranomad-bundle"
+
+// privateURL is the only GCS form Nomad's go-getter `gcs::` accepts (the
 // storage.googleapis.com/BUCKET form does not parse).
-const privateURLBase = "gcs::https://www.googleapis.com/storage/v1/"
+var privateURL = url.URL{Scheme: "https", Host: "www.googleapis.com", Path: "/storage/v1"}
 
 // URL is how a Nomad artifact block fetches an object of the target: https
 // from the download base for a public bucket, `gcs::` with the VM's service
 // account otherwise. The jobspec and the publisher's printed URLs both use it.
+// Names are joined with net/url, never concatenated.
 func (t Target) URL(object string) string {
 	if t.Public {
-		base := strings.TrimRight(t.DownloadBaseURL, "/")
+		base := t.DownloadBaseURL
 		if base == "" {
 			base = DefaultDownloadBaseURL
 		}
-		return base + "/" + t.Bucket + "/" + object
+		return gcsname.ObjectURL(base, t.Bucket, object)
 	}
-	return privateURLBase + t.Bucket + "/" + object
+	return "gcs::" + gcsname.ObjectURL(privateURL.String(), t.Bucket, object)
+}
+
+// Check reports a target whose bucket, prefix or download base URL the
+// publisher would refuse; a target without a bucket is fine.
+func (t Target) Check() error {
+	if t.Bucket == "" {
+		if t.Public || t.Prefix != "" || t.DownloadBaseURL != "" {
+			return fmt.Errorf("target has no bucket but names a prefix, public or download_base_url")
+		}
+		return nil
+	}
+	if err := gcsname.Bucket(t.Bucket); err != nil {
+		return err
+	}
+	if err := gcsname.Prefix(t.Prefix); err != nil {
+		return err
+	}
+	if t.DownloadBaseURL != "" {
+		return gcsname.BaseURL(t.DownloadBaseURL)
+	}
+	return nil
 }
 
 // SHA256Hex is the hex sha256 of data, the form used throughout the manifest.

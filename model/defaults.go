@@ -97,7 +97,7 @@ func (d *Declaration) ApplyDefaults() {
 		p.VPCCIDRs = []string{"10.128.0.0/9"}
 	}
 
-	setString(&d.Publish.Prefix, "tetranomad")
+	setString(&d.Publish.Prefix, bundle.DefaultPrefix)
 	setString(&d.Publish.DownloadBaseURL, bundle.DefaultDownloadBaseURL)
 }
 

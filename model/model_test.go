@@ -101,7 +101,7 @@ func TestBadDeclarations(t *testing.T) {
 				`d.hcl:2: docker.source: "podman" is not one of "docker-ce", "distro", "preinstalled"`,
 				`d.hcl:3: docker.log_max_file: -1 must be greater than 0`,
 				`d.hcl:6: policies.vpc_cidrs[1]: "nope" is not a CIDR range like "172.17.0.0/16"`,
-				`d.hcl:9: publish.bucket: "Bad_Bucket" is not a GCS bucket name (3-63 of a-z 0-9 - _ ., starting and ending with a letter or digit)`,
+				`d.hcl:9: publish.bucket: "Bad_Bucket" is not a valid GCS bucket name: 'B' is not allowed; use lowercase letters, digits, '-', '_' and '.' (give the name without gs://)`,
 			}},
 		{"library names", "policies {\n  library = [\n    \"log-tcp-connect\",\n    \"block-crypto-miners\",\n    \"log-tcp-connect\",\n  ]\n}\n",
 			[]string{

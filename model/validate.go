@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/gcsname"
 	"github.com/tetranomad/packer-plugin-tetranomad/jobs/policies"
 )
 
@@ -54,7 +54,6 @@ var (
 	jobID         = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 	sha256Hex     = regexp.MustCompile(`^[a-f0-9]{64}$`)
 	dockerSize    = regexp.MustCompile(`^[0-9]+[kmg]$`)
-	bucketName    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$`)
 	interfaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 	nomadSemver   = regexp.MustCompile(`^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$`)
 )
@@ -321,18 +320,21 @@ func (d *Declaration) validatePolicies(ps *Problems) {
 
 func (d *Declaration) validatePublish(ps *Problems) {
 	p := d.Publish
-	if p.Bucket != "" && (!bucketName.MatchString(p.Bucket) || strings.Contains(p.Bucket, "..") || strings.HasPrefix(p.Bucket, "goog")) {
-		ps.add("publish.bucket", "%q is not a GCS bucket name (3-63 of a-z 0-9 - _ ., starting and ending with a letter or digit)", p.Bucket)
+	// The same rules as the publisher's (gcsname), so what render accepts
+	// publish accepts.
+	if p.Bucket != "" {
+		if err := gcsname.Bucket(p.Bucket); err != nil {
+			ps.add("publish.bucket", "%v", err)
+		}
 	}
 	if p.Bucket == "" && p.Public {
 		ps.add("publish.public", "needs publish.bucket")
 	}
-	if strings.HasPrefix(p.Prefix, "/") || strings.HasSuffix(p.Prefix, "/") || path.Clean(p.Prefix) != p.Prefix || strings.HasPrefix(p.Prefix, "..") {
-		ps.add("publish.prefix", "%q must be a clean object prefix without leading or trailing '/'", p.Prefix)
+	if err := gcsname.Prefix(p.Prefix); err != nil {
+		ps.add("publish.prefix", "%v", err)
 	}
-	u, err := url.Parse(p.DownloadBaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
-		ps.add("publish.download_base_url", "%q is not an http(s) base URL", p.DownloadBaseURL)
+	if err := gcsname.BaseURL(p.DownloadBaseURL); err != nil {
+		ps.add("publish.download_base_url", "%v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/api/option"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/gcsname"
 	"github.com/tetranomad/packer-plugin-tetranomad/postprocessor"
 	"github.com/tetranomad/packer-plugin-tetranomad/publish"
 )
@@ -64,7 +65,7 @@ func runPublish(args []string, stdout, stderr io.Writer) int {
 		return usageErr("-concurrency %d: use 1 to 256", *concurrency)
 	}
 	if *bucket != "" {
-		if err := publish.CheckBucket(*bucket); err != nil {
+		if err := gcsname.Bucket(*bucket); err != nil {
 			return usageErr("-bucket: %v", err)
 		}
 	}
