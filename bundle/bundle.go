@@ -18,10 +18,18 @@ const (
 	JobspecPath  = "jobs/tetragon.nomad.hcl"
 	PolicyDir    = "policies"
 	NomadDir     = "nomad"
+	// BuildPath records the build that wrote the directory (plugin version,
+	// the VM's preflight). It is not part of the bundle id and is never
+	// published under bundles/<id>/.
+	BuildPath = "build.json"
+	// PointerFile is PREFIX/latest.json's name; no bundle file may use it.
+	PointerFile = "latest.json"
 )
 
-// SchemaVersion of manifest.json; bumped on incompatible changes.
-const SchemaVersion = 1
+// SchemaVersion of manifest.json; bumped on incompatible changes. 2: the
+// plugin version and the preflight moved out to build.json, and the id
+// covers the whole manifest.
+const SchemaVersion = 2
 
 // File roles in the manifest.
 const (
@@ -39,13 +47,13 @@ type File struct {
 	Size   int64  `json:"size"`
 }
 
-// Versions pins what the bundle was rendered for.
+// Versions pins what the bundle was rendered for. The plugin's own version
+// is not here: it belongs to a build (Build), not to the bundle's content.
 type Versions struct {
 	Tetragon      string `json:"tetragon"`
 	TetragonImage string `json:"tetragon_image"`
 	ExportImage   string `json:"export_image"`
 	Nomad         string `json:"nomad"`
-	Plugin        string `json:"plugin"`
 }
 
 // Target is where the bundle is meant to be published (empty Bucket: nowhere,
@@ -121,5 +129,5 @@ func ObjectName(prefix, bundleID, file string) string {
 
 // PointerName is the object that names the newest published bundle.
 func PointerName(prefix string) string {
-	return path.Join(prefix, "latest.json")
+	return path.Join(prefix, PointerFile)
 }

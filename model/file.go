@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -12,6 +11,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 )
 
 // FileError is a problem in a declaration file, located to a line.
@@ -41,7 +42,7 @@ func (es FileErrors) Error() string {
 // LoadFile reads, decodes and prepares a standalone declaration file. A
 // declaration error is FileErrors; anything else is an I/O error.
 func LoadFile(filename string) (*Declaration, error) {
-	src, err := os.ReadFile(filename)
+	src, err := inputfile.Read(filename, inputfile.MaxDeclaration)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,7 @@
 // the bundle, so a bad declaration or policy fails `packer validate`.
 // Provision writes the bundle to output_dir, uploads one self-extracting
 // script (hostsetup) and runs it once: preflight, packages, Docker, logging
-// agent, Nomad. Then it stores the VM's preflight facts in the manifest.
+// agent, Nomad. Then it stores the VM's preflight facts in build.json.
 package provisioner
 
 import (
@@ -29,6 +29,7 @@ import (
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 	"github.com/tetranomad/packer-plugin-tetranomad/hostsetup"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/render"
@@ -166,7 +167,7 @@ func readPolicyFiles(paths []string) ([]policy.File, []error) {
 	var files []policy.File
 	var errs []error
 	for i, p := range paths {
-		data, err := os.ReadFile(p)
+		data, err := inputfile.Read(p, inputfile.MaxPolicy)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("policies.files[%d]: %v", i, err))
 			continue
@@ -189,8 +190,8 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 			ui.Say("tetranomad: policy warning: " + f.String())
 		}
 	}
-	b.Manifest.Preflight = nil
-	if err := b.WriteDir(c.OutputDir); err != nil {
+	b.Build.Preflight = nil
+	if err := b.WriteDirContext(ctx, c.OutputDir); err != nil {
 		return fmt.Errorf("tetranomad: writing the bundle to output_dir %s: %w", c.OutputDir, err)
 	}
 	ui.Say(fmt.Sprintf("tetranomad: wrote bundle %s to %s", b.Manifest.BundleID, c.OutputDir))
@@ -204,7 +205,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	payload, err := hostsetup.Render(hostsetup.Input{
 		Declaration:          &c.Declaration,
 		Bundle:               b,
-		Policies:             b.Manifest.Policies,
+		Policies:             policyRequirements(b.Manifest.Policies),
 		PluginVersion:        version.PluginVersion.String(),
 		NomadBinaryInstalled: installed,
 	})
@@ -248,11 +249,21 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if err := dec.Decode(&pf); err != nil {
 		return fmt.Errorf("tetranomad: the preflight results %s are not valid: %w", remoteResults, err)
 	}
-	b.Manifest.Preflight = &pf
-	if err := b.WriteDir(c.OutputDir); err != nil {
+	// The VM's facts go to build.json: they describe this build, and the
+	// bundle (its id, its published bytes) stays the same on any kernel.
+	b.Build.Preflight = &pf
+	if err := b.WriteDirContext(ctx, c.OutputDir); err != nil {
 		return fmt.Errorf("tetranomad: writing the preflight results into %s: %w", c.OutputDir, err)
 	}
 	return nil
+}
+
+func policyRequirements(in []bundle.PolicyRequirements) []policy.Requirements {
+	out := make([]policy.Requirements, len(in))
+	for i, r := range in {
+		out[i] = policy.Requirements(r)
+	}
+	return out
 }
 
 func (p *Provisioner) runID() string {

@@ -176,8 +176,8 @@ func TestProvisionUploadsOnceRunsOnce(t *testing.T) {
 	if b.Manifest.BundleID != id {
 		t.Errorf("bundle id %s after Provision, %s after Prepare", b.Manifest.BundleID, id)
 	}
-	if !reflect.DeepEqual(b.Manifest.Preflight, &servedPreflight) {
-		t.Errorf("manifest preflight = %+v", b.Manifest.Preflight)
+	if !reflect.DeepEqual(b.Build.Preflight, &servedPreflight) {
+		t.Errorf("manifest preflight = %+v", b.Build.Preflight)
 	}
 }
 
@@ -355,7 +355,7 @@ func TestProvisionFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b.Manifest.Preflight != nil {
+			if b.Build.Preflight != nil {
 				t.Error("a failed run wrote preflight results into the manifest")
 			}
 		})

@@ -250,7 +250,7 @@ func makeBundle(n int) *bundle.Bundle {
 	b := &bundle.Bundle{Manifest: bundle.Manifest{
 		SchemaVersion: bundle.SchemaVersion,
 		Contract:      "bench",
-		Versions:      bundle.Versions{Tetragon: "v1.7.0", TetragonImage: "quay.io/cilium/tetragon:v1.7.0", ExportImage: "quay.io/cilium/hubble-export-stdout:v1.2.0", Nomad: "1.10.5", Plugin: "bench"},
+		Versions:      bundle.Versions{Tetragon: "v1.7.0", TetragonImage: "quay.io/cilium/tetragon:v1.7.0", ExportImage: "quay.io/cilium/hubble-export-stdout:v1.2.0", Nomad: "1.10.5"},
 		Target:        target,
 	}}
 	var ids strings.Builder
@@ -265,9 +265,10 @@ func makeBundle(n int) *bundle.Bundle {
 		fmt.Fprintf(&job, "      artifact {\n        source      = \"gcs::https://www.googleapis.com/storage/v1/%s/tn/bundles/ID/%s\"\n        destination = \"local/policies/policy-%04d.yaml\"\n        mode        = \"file\"\n\n        options {\n          checksum = \"sha256:%s\"\n        }\n      }\n", benchBucket, p, i, sum)
 	}
 	job.WriteString("    }\n  }\n}\n")
-	b.Manifest.BundleID = bundle.SHA256Hex([]byte(ids.String()))[:20]
-	check(b.Add(bundle.JobspecPath, bundle.RoleJobspec, []byte(strings.ReplaceAll(job.String(), "/ID/", "/"+b.Manifest.BundleID+"/"))))
+	check(b.Add(bundle.JobspecPath, bundle.RoleJobspec, []byte(strings.ReplaceAll(job.String(), "/ID/", "/"+bundle.IDPlaceholder+"/"))))
 	check(b.Add(bundle.NomadDir+"/tetragon.hcl", bundle.RoleClientConfig, []byte("client {\n  host_volume \"tetragon-btf\" {\n    path      = \"/sys/kernel/btf/vmlinux\"\n    read_only = true\n  }\n}\n")))
+	// The id covers the whole bundle, as render's does (bundle.Seal).
+	check(b.Seal())
 	return b
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy/schema"
 )
@@ -47,7 +49,11 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		// -h is a question, not a mistake: exit 0 as render and publish do.
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsageOrIO
 	}
 	if *listRules {
 		for _, r := range policy.Rules {
@@ -142,7 +148,7 @@ func readPolicyFiles(args []string) ([]policy.File, error) {
 			}
 		}
 		for _, p := range paths {
-			data, err := os.ReadFile(p)
+			data, err := inputfile.Read(p, inputfile.MaxPolicy)
 			if err != nil {
 				return nil, err
 			}

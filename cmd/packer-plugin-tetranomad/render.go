@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/render"
@@ -25,7 +29,7 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "declaration `FILE` (HCL, the provisioner block's schema)")
-	out := fs.String("out", "", "bundle `DIR` to write; replaced as a whole")
+	out := fs.String("out", "", "bundle `DIR` to write: a new path, an empty directory, or a bundle directory, which is replaced as a whole")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad render -config FILE -out DIR\n\n%s.\n"+
 			"Exit status: 0 written, 1 declaration or policy errors, 2 usage or I/O errors.\n\n", capitalize(renderSynopsis))
@@ -58,7 +62,7 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 
 	var user []policy.File
 	for i, p := range d.Policies.Files {
-		data, err := os.ReadFile(p)
+		data, err := inputfile.Read(p, inputfile.MaxPolicy)
 		if err != nil {
 			fmt.Fprintf(stderr, "render: policies.files[%d]: %v\n", i, err)
 			return exitUsageOrIO
@@ -79,7 +83,11 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitDeclared
 	}
-	if err := b.WriteDir(*out); err != nil {
+	// SIGINT/SIGTERM while writing: the temporary directory is removed and
+	// -out keeps the previous bundle.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := b.WriteDirContext(ctx, *out); err != nil {
 		fmt.Fprintf(stderr, "render: %v\n", err)
 		return exitUsageOrIO
 	}

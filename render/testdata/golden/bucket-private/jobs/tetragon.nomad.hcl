@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "3a8485f21f773a28cdaa"
+    tetranomad_bundle   = "3827e53115e09bd25069"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -123,7 +123,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3a8485f21f773a28cdaa/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3827e53115e09bd25069/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 
@@ -133,7 +133,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3a8485f21f773a28cdaa/policies/log-tcp-connect.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3827e53115e09bd25069/policies/log-tcp-connect.yaml"
         destination = "local/policies/log-tcp-connect.yaml"
         mode        = "file"
 
@@ -143,7 +143,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3a8485f21f773a28cdaa/policies/watch-fd.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/3827e53115e09bd25069/policies/watch-fd.yaml"
         destination = "local/policies/watch-fd.yaml"
         mode        = "file"
 

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "66bf462136f40e110bd4"
+    tetranomad_bundle   = "4448eae3405612d10dd6"
     tetranomad_contract = "5617cb6bb2eb323b"
   }
 
@@ -123,7 +123,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/66bf462136f40e110bd4/policies/block-internet-egress.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/4448eae3405612d10dd6/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -133,7 +133,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/66bf462136f40e110bd4/policies/block-package-managers.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/4448eae3405612d10dd6/policies/block-package-managers.yaml"
         destination = "local/policies/block-package-managers.yaml"
         mode        = "file"
 

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "43e0e079e94841fab6d1"
+    tetranomad_bundle   = "edf601c6cdf3101dd430"
     tetranomad_contract = "39557e2538651bb3"
   }
 

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "a7571e69b474289e9139"
+    tetranomad_bundle   = "c40e12641f16f230c3bc"
     tetranomad_contract = "39557e2538651bb3"
   }
 
@@ -124,7 +124,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/a7571e69b474289e9139/policies/block-internet-egress.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/c40e12641f16f230c3bc/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -134,7 +134,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/a7571e69b474289e9139/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/c40e12641f16f230c3bc/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 

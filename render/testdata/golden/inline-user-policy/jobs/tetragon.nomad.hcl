@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "7605c566964e47cbcf3a"
+    tetranomad_bundle   = "fedb2b9de465c5a9bf24"
     tetranomad_contract = "39557e2538651bb3"
   }
 
