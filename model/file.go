@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 )
@@ -66,6 +68,14 @@ func Parse(filename string, src []byte) (*Declaration, error) {
 	if diags.HasErrors() {
 		return nil, diagErrors(filename, diags, pos)
 	}
+	// The decoder below goes through float64; check every number exactly
+	// first, so a fraction or a huge value is an error at its line rather
+	// than a silently rounded or wrapped value.
+	var numbers Problems
+	checkNumbers(&numbers, "", val)
+	if len(numbers) > 0 {
+		return nil, pos.locate(filename, numbers)
+	}
 	var d Declaration
 	if err := config.Decode(&d, &config.DecodeOpts{Interpolate: false}, val); err != nil {
 		return nil, FileErrors{{Filename: filename, Line: 1, Attribute: "(file)", Message: err.Error()}}
@@ -80,6 +90,46 @@ func Parse(filename string, src []byte) (*Declaration, error) {
 		return nil, pos.locate(filename, err.(Problems))
 	}
 	return &d, nil
+}
+
+// MaxDecodedInt bounds every number of a declaration: exact in float64
+// (the decoder's path) and in any int.
+const MaxDecodedInt = 1<<31 - 1
+
+// checkNumbers reports every number in a decoded declaration that is not a
+// whole number within ±MaxDecodedInt.
+func checkNumbers(ps *Problems, at string, v cty.Value) {
+	if v.IsNull() || !v.IsKnown() {
+		return
+	}
+	t := v.Type()
+	switch {
+	case t == cty.Number:
+		bf := v.AsBigFloat()
+		if !bf.IsInt() {
+			ps.add(at, "%s is not a whole number", bf.Text('g', -1))
+			return
+		}
+		if i, acc := bf.Int64(); acc != big.Exact || i > MaxDecodedInt || i < -MaxDecodedInt {
+			ps.add(at, "%s is out of range (at most %d)", bf.Text('f', 0), MaxDecodedInt)
+		}
+	case t.IsObjectType() || t.IsMapType():
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			checkNumbers(ps, joinPath(at, k.AsString()), e)
+		}
+	case t.IsListType() || t.IsTupleType() || t.IsSetType():
+		i := 0
+		for it := v.ElementIterator(); it.Next(); i++ {
+			_, e := it.Element()
+			// A block decodes to a list of one object: keep the block's path.
+			if e.Type().IsObjectType() && v.LengthInt() == 1 {
+				checkNumbers(ps, at, e)
+			} else {
+				checkNumbers(ps, fmt.Sprintf("%s[%d]", at, i), e)
+			}
+		}
+	}
 }
 
 // positions maps attribute paths ("nomad.base_config.enabled",
