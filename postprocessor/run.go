@@ -131,7 +131,7 @@ func (p *Prepared) run(ctx context.Context) (*Outcome, error) {
 	if err == nil {
 		defer labeler.Close()
 		var lr imagelabel.Result
-		lr, err = labeler.Apply(ctx, img.Project, img.Name, imagelabel.ForManifest(&p.Bundle.Manifest))
+		lr, err = labeler.Apply(ctx, img.Project, img.Name, imagelabel.ForBundle(p.Bundle))
 		out.Labels = &lr
 	}
 	if err != nil {
@@ -143,7 +143,7 @@ func (p *Prepared) run(ctx context.Context) (*Outcome, error) {
 			id, img.Project, img.Name, err, p.Job.BundleDir, where, img.Project, img.Name)
 	}
 	if out.Labels.Changed {
-		say(fmt.Sprintf("labelled image %s/%s: %s", img.Project, img.Name, formatLabels(imagelabel.ForManifest(&p.Bundle.Manifest))))
+		say(fmt.Sprintf("labelled image %s/%s: %s", img.Project, img.Name, formatLabels(imagelabel.ForBundle(p.Bundle))))
 	} else {
 		say(fmt.Sprintf("image %s/%s already has the labels", img.Project, img.Name))
 	}
@@ -153,7 +153,7 @@ func (p *Prepared) run(ctx context.Context) (*Outcome, error) {
 func formatLabels(l map[string]string) string {
 	// Fixed order, so the line reads the same every time.
 	s := ""
-	for _, k := range []string{imagelabel.KeyBundle, imagelabel.KeyTetragon, imagelabel.KeyNomad} {
+	for _, k := range []string{imagelabel.KeyBundle, imagelabel.KeyTetragon, imagelabel.KeyNomad, imagelabel.KeyPlugin, imagelabel.KeyKernel} {
 		if v, ok := l[k]; ok {
 			if s != "" {
 				s += " "
