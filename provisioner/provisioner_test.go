@@ -628,3 +628,35 @@ spec:
 		})
 	}
 }
+
+// TestProvisionRefusesAForeignOutputDir: issue 11 item 1, output_dir
+// deleted whatever it named. Now a directory that is not a bundle is
+// refused before the VM is touched, and left exactly as it was.
+func TestProvisionRefusesAForeignOutputDir(t *testing.T) {
+	raw := e2eRaw(t)
+	proj := filepath.Join(t.TempDir(), "proj")
+	raw["output_dir"] = proj
+	p := prepared(t, raw)
+	if err := os.MkdirAll(filepath.Join(proj, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proj, "build.pkr.hcl"), []byte("source {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(proj)
+	comm := &recordingComm{respond: func(string) (string, int, error) { return "", 0, nil }}
+	err := p.Provision(context.Background(), &recordingUI{}, comm, nil)
+	if err == nil || !strings.Contains(err.Error(), "output_dir "+proj) || !strings.Contains(err.Error(), "is not empty and holds no tetranomad bundle") {
+		t.Fatalf("err = %v", err)
+	}
+	after, _ := os.ReadDir(proj)
+	if len(before) != 2 || len(after) != 2 {
+		t.Errorf("output_dir had %v, now %v", before, after)
+	}
+	if data, err := os.ReadFile(filepath.Join(proj, "build.pkr.hcl")); err != nil || string(data) != "source {}\n" {
+		t.Errorf("the user's file changed: %q, %v", data, err)
+	}
+	if calls := comm.Calls(); len(calls) != 0 {
+		t.Errorf("the VM was touched: %q", callStrings(calls))
+	}
+}
