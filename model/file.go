@@ -71,9 +71,7 @@ func Parse(filename string, src []byte) (*Declaration, error) {
 	// The decoder below goes through float64; check every number exactly
 	// first, so a fraction or a huge value is an error at its line rather
 	// than a silently rounded or wrapped value.
-	var numbers Problems
-	checkNumbers(&numbers, "", val)
-	if len(numbers) > 0 {
+	if numbers := CheckNumbers(val); len(numbers) > 0 {
 		return nil, pos.locate(filename, numbers)
 	}
 	var d Declaration
@@ -96,8 +94,16 @@ func Parse(filename string, src []byte) (*Declaration, error) {
 // (the decoder's path) and in any int.
 const MaxDecodedInt = 1<<31 - 1
 
-// checkNumbers reports every number in a decoded declaration that is not a
-// whole number within ±MaxDecodedInt.
+// CheckNumbers reports every number in a decoded declaration (a file, or
+// the provisioner's block as Packer hands it over) that is not a whole
+// number within ±MaxDecodedInt. The SDK's decoder goes through float64 and
+// would round or wrap them.
+func CheckNumbers(v cty.Value) Problems {
+	var ps Problems
+	checkNumbers(&ps, "", v)
+	return ps
+}
+
 func checkNumbers(ps *Problems, at string, v cty.Value) {
 	if v.IsNull() || !v.IsKnown() {
 		return

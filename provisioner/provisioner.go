@@ -26,6 +26,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 	"github.com/tetranomad/packer-plugin-tetranomad/hostsetup"
@@ -59,6 +60,18 @@ var remoteFolderPattern = regexp.MustCompile(`^/[A-Za-z0-9._/-]*$`)
 // bundle. Every problem is reported, each naming its attribute.
 func (p *Provisioner) Prepare(raws ...interface{}) error {
 	c := &p.config
+	// Numbers first: the SDK's decoder rounds them through float64.
+	var numErrs []error
+	for _, raw := range raws {
+		if v, ok := raw.(cty.Value); ok {
+			for _, pr := range model.CheckNumbers(v) {
+				numErrs = append(numErrs, pr)
+			}
+		}
+	}
+	if len(numErrs) > 0 {
+		return &packersdk.MultiError{Errors: numErrs}
+	}
 	err := config.Decode(c, &config.DecodeOpts{
 		PluginType:         "tetranomad",
 		Interpolate:        true,

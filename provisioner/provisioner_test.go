@@ -660,3 +660,25 @@ func TestProvisionRefusesAForeignOutputDir(t *testing.T) {
 		t.Errorf("the VM was touched: %q", callStrings(calls))
 	}
 }
+
+// TestPrepareChecksNumbersExactly: issue 11 item 9 in a Packer template.
+// The SDK's decoder reported cpu = 1.5 as "[{{} tetragon} {{} cpu}]" and
+// wrapped huge values; now each is "attribute: problem".
+func TestPrepareChecksNumbersExactly(t *testing.T) {
+	src := "tetragon {\n  cpu       = 1.5\n  memory_mb = 9223372036854775807\n}\n"
+	f, diags := hclparse.NewParser().ParseHCL([]byte(src), "provisioner.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	p := &Provisioner{}
+	val, diags := hcldec.Decode(f.Body, p.ConfigSpec(), &hcl.EvalContext{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	err := p.Prepare(val)
+	for _, want := range []string{"tetragon.cpu: 1.5 is not a whole number", "tetragon.memory_mb: 9223372036854775807 is out of range (at most 2147483647)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Prepare: %v; want it to say %q", err, want)
+		}
+	}
+}

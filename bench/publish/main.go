@@ -253,7 +253,6 @@ func makeBundle(n int) *bundle.Bundle {
 		Versions:      bundle.Versions{Tetragon: "v1.7.0", TetragonImage: "quay.io/cilium/tetragon:v1.7.0", ExportImage: "quay.io/cilium/hubble-export-stdout:v1.2.0", Nomad: "1.10.5"},
 		Target:        target,
 	}}
-	var ids strings.Builder
 	var job strings.Builder
 	job.WriteString("job \"tetragon\" {\n  type = \"system\"\n  group \"tetragon\" {\n    task \"tetragon\" {\n")
 	for i := range n {
@@ -261,7 +260,6 @@ func makeBundle(n int) *bundle.Bundle {
 		data := []byte(fmt.Sprintf(policyTemplate, i, i))
 		check(b.Add(p, bundle.RolePolicy, data))
 		sum := bundle.SHA256Hex(data)
-		ids.WriteString(sum)
 		fmt.Fprintf(&job, "      artifact {\n        source      = \"gcs::https://www.googleapis.com/storage/v1/%s/tn/bundles/ID/%s\"\n        destination = \"local/policies/policy-%04d.yaml\"\n        mode        = \"file\"\n\n        options {\n          checksum = \"sha256:%s\"\n        }\n      }\n", benchBucket, p, i, sum)
 	}
 	job.WriteString("    }\n  }\n}\n")
