@@ -3,21 +3,17 @@ package bundle
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path"
-	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
-	"github.com/tetranomad/packer-plugin-tetranomad/internal/atomicdir"
-	"github.com/tetranomad/packer-plugin-tetranomad/policy"
+	"github.com/tetranomad/packer-plugin-tetranomad/gcsname"
 )
 
-// Manifest indexes a bundle. It carries no timestamps: the same declaration
-// renders the same bytes.
+// Manifest indexes a bundle. It carries no timestamps and nothing about the
+// build that rendered it: it is published under the bundle id, so it must be
+// a function of the id (ComputeID covers all of it).
 type Manifest struct {
 	SchemaVersion int    `json:"schema_version"`
 	BundleID      string `json:"bundle_id"`
@@ -30,10 +26,30 @@ type Manifest struct {
 	Files      []File   `json:"files"`
 	// Policies is what each TracingPolicy needs from the kernel, in bundle
 	// order, with File the policy's bundle path.
-	Policies  []policy.Requirements `json:"policies"`
-	Preflight *Preflight            `json:"preflight,omitempty"`
-	// Extensions owned by other packages are added here as typed fields
-	// (policy requirements, preflight results).
+	Policies []PolicyRequirements `json:"policies"`
+}
+
+// PolicyRequirements is what one TracingPolicy needs from the kernel and
+// the VM; the linter computes it (policy.Requirements is this type), the
+// provisioner's preflight checks it on the VM.
+type PolicyRequirements struct {
+	Policy  string   `json:"policy"`  // metadata.name
+	File    string   `json:"file"`    // the file it came from
+	Symbols []string `json:"symbols"` // kernel functions to find in /proc/kallsyms
+	// LSMHooks are spec.lsmhooks[].hook names. They need CONFIG_BPF_LSM and
+	// "bpf" in the active LSM list (/sys/kernel/security/lsm); Tetragon
+	// attaches to the kernel's bpf_lsm_<hook> function.
+	LSMHooks []string `json:"lsm_hooks,omitempty"`
+	// NeedsOverride is true when the policy uses Override on a syscall
+	// kprobe, which needs the bpf_override_return helper
+	// (CONFIG_BPF_KPROBE_OVERRIDE). Override on security_* functions uses
+	// fmod_ret instead and on LSM hooks the BPF LSM; neither sets this.
+	NeedsOverride bool `json:"needs_override"`
+	// UprobePaths are spec.uprobes[].path: the binaries and libraries the
+	// uprobes attach to. Tetragon fails to load the policy when one is
+	// missing, and they differ between distributions (/lib64/libc.so.6 is
+	// not on Debian 12), so the preflight checks each exists on the VM.
+	UprobePaths []string `json:"uprobe_paths,omitempty"`
 }
 
 // Bundle is a rendered bundle in memory.
@@ -41,6 +57,8 @@ type Bundle struct {
 	Manifest Manifest
 	// Content by bundle path; keys are exactly the manifest's Files.
 	Content map[string][]byte
+	// Build is written to build.json next to the manifest; zero: none.
+	Build Build
 }
 
 // File returns a bundle file's manifest entry.
@@ -66,11 +84,15 @@ func (m *Manifest) FilesWithRole(role string) []File {
 
 // Encode renders manifest.json: indented, trailing newline, stable.
 func (m *Manifest) Encode() ([]byte, error) {
+	return encodeJSON(m)
+}
+
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -93,69 +115,75 @@ func (b *Bundle) Add(p, role string, data []byte) error {
 	return nil
 }
 
+// MaxFiles bounds the files of one bundle.
+const MaxFiles = 1000
+
+// checkPath accepts a bundle file path: '/'-separated segments in the object
+// name alphabet (gcsname), none "." or "..", not one of the names the
+// directory or the prefix reserve. Such a path cannot leave the bundle
+// directory on disk nor PREFIX/bundles/<id>/ in the bucket.
 func checkPath(p string) error {
-	if p == "" || path.IsAbs(p) || path.Clean(p) != p || strings.HasPrefix(p, "../") || p == ".." || p == ManifestPath {
-		return fmt.Errorf("bundle: %q is not a clean relative file path", p)
+	bad := len(p) > 256 || p == ManifestPath || p == BuildPath
+	for _, seg := range strings.Split(p, "/") {
+		bad = bad || !gcsname.PathSegment(seg)
+	}
+	if bad || p[strings.LastIndexByte(p, '/')+1:] == PointerFile {
+		return fmt.Errorf("bundle: %q is not a bundle file path (folders and a file name of letters, digits, '-', '_', '.', '~'; not %s, %s or %s)", p, ManifestPath, BuildPath, PointerFile)
 	}
 	return nil
 }
 
-// WriteDir writes the bundle to dir. Files are written into a sibling
-// temporary directory which then replaces dir, so a failure never leaves a
-// half-written bundle where a reader (the post-processor) looks.
-func (b *Bundle) WriteDir(dir string) error {
-	mf, err := b.Manifest.Encode()
-	if err != nil {
-		return err
-	}
-	return atomicdir.Replace(dir, func(tmp string) error {
-		write := func(p string, data []byte) error {
-			full := filepath.Join(tmp, filepath.FromSlash(p))
-			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-				return err
-			}
-			return os.WriteFile(full, data, 0o644)
-		}
-		for _, f := range b.Manifest.Files {
-			if err := write(f.Path, b.Content[f.Path]); err != nil {
-				return err
-			}
-		}
-		return write(ManifestPath, mf)
-	})
-}
+var (
+	idPattern  = regexp.MustCompile(`^[0-9a-f]{20}$`)
+	sumPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	knownRoles = map[string]bool{RoleClientConfig: true, RoleBaseConfig: true, RoleJobspec: true, RolePolicy: true}
+)
 
-// ReadDir loads a bundle written by WriteDir and verifies every file against
-// the manifest, so a bundle edited by hand is refused rather than published.
-func ReadDir(dir string) (*Bundle, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, ManifestPath))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no %s here; render a bundle first (packer-plugin-tetranomad render, or the provisioner's output_dir)", dir, ManifestPath)
-		}
-		return nil, err
+// Check reports a manifest that does not describe a bundle this plugin
+// would render: wrong schema, malformed id, bad target, file paths that
+// would escape the bundle, unknown roles, duplicates, no jobspec. It does
+// not look at the files; ReadDir and VerifyID do.
+func (m *Manifest) Check() error {
+	if m.SchemaVersion != SchemaVersion {
+		return fmt.Errorf("schema_version %d, this plugin reads %d; render the bundle again with this plugin", m.SchemaVersion, SchemaVersion)
 	}
-	b := &Bundle{Content: map[string][]byte{}}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b.Manifest); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestPath), err)
+	if m.BundleID == "" {
+		return fmt.Errorf("manifest.json has no bundle_id; render the bundle again")
 	}
-	if b.Manifest.SchemaVersion != SchemaVersion {
-		return nil, fmt.Errorf("%s: schema_version %d, this plugin reads %d; render the bundle again with this plugin", filepath.Join(dir, ManifestPath), b.Manifest.SchemaVersion, SchemaVersion)
+	if !idPattern.MatchString(m.BundleID) {
+		return fmt.Errorf("bundle_id %q is not %d lowercase hex characters; render the bundle again", m.BundleID, IDLength)
 	}
-	for _, f := range b.Manifest.Files {
+	if err := m.Target.Check(); err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	if len(m.Files) > MaxFiles {
+		return fmt.Errorf("%d files, more than %d", len(m.Files), MaxFiles)
+	}
+	seen := map[string]bool{}
+	jobspecs := 0
+	for i, f := range m.Files {
 		if err := checkPath(f.Path); err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestPath), err)
+			return fmt.Errorf("files[%d]: %w", i, err)
 		}
-		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
-		if err != nil {
-			return nil, err
+		if seen[f.Path] {
+			return fmt.Errorf("files[%d]: %s is listed twice", i, f.Path)
 		}
-		if got := SHA256Hex(data); got != f.SHA256 || int64(len(data)) != f.Size {
-			return nil, fmt.Errorf("%s: sha256 %s differs from the manifest's %s; the bundle was changed after rendering, render it again", filepath.Join(dir, filepath.FromSlash(f.Path)), got, f.SHA256)
+		seen[f.Path] = true
+		if !knownRoles[f.Role] {
+			return fmt.Errorf("files[%d]: %s has role %q, not one this plugin writes", i, f.Path, f.Role)
 		}
-		b.Content[f.Path] = data
+		if f.Role == RoleJobspec {
+			jobspecs++
+			if f.Path != JobspecPath {
+				return fmt.Errorf("files[%d]: the jobspec is %s, not %s", i, f.Path, JobspecPath)
+			}
+		}
+		if !sumPattern.MatchString(f.SHA256) || f.Size < 0 {
+			return fmt.Errorf("files[%d]: %s has a malformed sha256 or size", i, f.Path)
+		}
 	}
-	return b, nil
+	if jobspecs != 1 {
+		return fmt.Errorf("%d files with role %s, want exactly one", jobspecs, RoleJobspec)
+	}
+	return nil
 }

@@ -2,8 +2,9 @@ package bundle
 
 // Preflight is what the provisioner's preflight found on the VM the image was
 // built from, before it changed anything. The setup script writes it as JSON
-// (field names below are that contract) and the provisioner stores it in the
-// manifest, so a bundle says which kernel its policies were checked against.
+// (field names below are that contract) and the provisioner stores it in
+// build.json, so a bundle directory says which kernel its policies were
+// checked against without that changing the bundle.
 type Preflight struct {
 	OS PreflightOS `json:"os"`
 	// Arch in Debian's naming: "amd64" or "arm64".

@@ -26,6 +26,11 @@ const (
 	KeyBundle   = "tetranomad-bundle"
 	KeyTetragon = "tetragon-version"
 	KeyNomad    = "nomad-version"
+	// The build's own facts (bundle.Build), kept out of the bundle so that
+	// its id and published bytes do not depend on them: the image is where
+	// they belong.
+	KeyPlugin = "tetranomad-plugin"
+	KeyKernel = "tetranomad-kernel"
 )
 
 // maxValue is GCE's limit on a label value's length.
@@ -58,6 +63,19 @@ func ForManifest(m *bundle.Manifest) map[string]string {
 		if v != "" {
 			out[k] = SanitizeValue(v)
 		}
+	}
+	return out
+}
+
+// ForBundle is ForManifest plus what build.json records about the build:
+// the plugin version and the kernel the preflight ran on.
+func ForBundle(b *bundle.Bundle) map[string]string {
+	out := ForManifest(&b.Manifest)
+	if v := b.Build.Plugin; v != "" {
+		out[KeyPlugin] = SanitizeValue(v)
+	}
+	if pf := b.Build.Preflight; pf != nil && pf.KernelRelease != "" {
+		out[KeyKernel] = SanitizeValue(pf.KernelRelease)
 	}
 	return out
 }

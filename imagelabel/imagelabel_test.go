@@ -29,6 +29,14 @@ func TestSanitizeValue(t *testing.T) {
 	}
 }
 
+func TestForBundle(t *testing.T) {
+	b := &bundle.Bundle{Manifest: bundle.Manifest{BundleID: "abc"}, Build: bundle.Build{Plugin: "0.1.1-dev", Preflight: &bundle.Preflight{KernelRelease: "6.1.0-18-cloud-amd64"}}}
+	want := map[string]string{KeyBundle: "abc", KeyPlugin: "0-1-1-dev", KeyKernel: "6-1-0-18-cloud-amd64"}
+	if got := ForBundle(b); !maps.Equal(got, want) {
+		t.Errorf("ForBundle = %v, want %v", got, want)
+	}
+}
+
 func TestForManifest(t *testing.T) {
 	m := &bundle.Manifest{BundleID: "3f9A2c", Versions: bundle.Versions{Tetragon: "v1.7.0", Nomad: "1.10.5"}}
 	want := map[string]string{"tetranomad-bundle": "3f9a2c", "tetragon-version": "v1-7-0", "nomad-version": "1-10-5"}

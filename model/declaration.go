@@ -243,7 +243,7 @@ type Repository struct {
 	KeyURL string `mapstructure:"key_url"`
 	// The signing key itself (ASCII-armored), e.g. `file("mirror.asc")`,
 	// shipped with the script instead of being downloaded: for air-gapped builds.
-	Key string `mapstructure:"key"`
+	Key string `mapstructure:"key" text:"multiline"`
 	// Fingerprint (40 hex digits, spaces allowed) of the key apt may trust
 	// for this repository. Defaults to the vendor's published fingerprint.
 	KeyFingerprint string `mapstructure:"key_fingerprint"`

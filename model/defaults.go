@@ -178,7 +178,7 @@ func (d *Declaration) ApplyDefaults() {
 	r.HashiCorp.applyDefaults(DefaultHashiCorpRepositoryURL, HashiCorpKeyPath, DefaultHashiCorpKeyFingerprint)
 	r.Google.applyDefaults(DefaultGoogleRepositoryURL, GoogleKeyPath, DefaultGoogleKeyFingerprint)
 
-	setString(&d.Publish.Prefix, "tetranomad")
+	setString(&d.Publish.Prefix, bundle.DefaultPrefix)
 	setString(&d.Publish.DownloadBaseURL, bundle.DefaultDownloadBaseURL)
 }
 

@@ -2,7 +2,7 @@ package model
 
 import (
 	"fmt"
-	"os"
+	"math/big"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -12,6 +12,9 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 )
 
 // FileError is a problem in a declaration file, located to a line.
@@ -41,7 +44,7 @@ func (es FileErrors) Error() string {
 // LoadFile reads, decodes and prepares a standalone declaration file. A
 // declaration error is FileErrors; anything else is an I/O error.
 func LoadFile(filename string) (*Declaration, error) {
-	src, err := os.ReadFile(filename)
+	src, err := inputfile.Read(filename, inputfile.MaxDeclaration)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +68,12 @@ func Parse(filename string, src []byte) (*Declaration, error) {
 	if diags.HasErrors() {
 		return nil, diagErrors(filename, diags, pos)
 	}
+	// The decoder below goes through float64; check every number exactly
+	// first, so a fraction or a huge value is an error at its line rather
+	// than a silently rounded or wrapped value.
+	if numbers := CheckNumbers(val); len(numbers) > 0 {
+		return nil, pos.locate(filename, numbers)
+	}
 	var d Declaration
 	if err := config.Decode(&d, &config.DecodeOpts{Interpolate: false}, val); err != nil {
 		return nil, FileErrors{{Filename: filename, Line: 1, Attribute: "(file)", Message: err.Error()}}
@@ -79,6 +88,54 @@ func Parse(filename string, src []byte) (*Declaration, error) {
 		return nil, pos.locate(filename, err.(Problems))
 	}
 	return &d, nil
+}
+
+// MaxDecodedInt bounds every number of a declaration: exact in float64
+// (the decoder's path) and in any int.
+const MaxDecodedInt = 1<<31 - 1
+
+// CheckNumbers reports every number in a decoded declaration (a file, or
+// the provisioner's block as Packer hands it over) that is not a whole
+// number within ±MaxDecodedInt. The SDK's decoder goes through float64 and
+// would round or wrap them.
+func CheckNumbers(v cty.Value) Problems {
+	var ps Problems
+	checkNumbers(&ps, "", v)
+	return ps
+}
+
+func checkNumbers(ps *Problems, at string, v cty.Value) {
+	if v.IsNull() || !v.IsKnown() {
+		return
+	}
+	t := v.Type()
+	switch {
+	case t == cty.Number:
+		bf := v.AsBigFloat()
+		if !bf.IsInt() {
+			ps.add(at, "%s is not a whole number", bf.Text('g', -1))
+			return
+		}
+		if i, acc := bf.Int64(); acc != big.Exact || i > MaxDecodedInt || i < -MaxDecodedInt {
+			ps.add(at, "%s is out of range (at most %d)", bf.Text('f', 0), MaxDecodedInt)
+		}
+	case t.IsObjectType() || t.IsMapType():
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			checkNumbers(ps, joinPath(at, k.AsString()), e)
+		}
+	case t.IsListType() || t.IsTupleType() || t.IsSetType():
+		i := 0
+		for it := v.ElementIterator(); it.Next(); i++ {
+			_, e := it.Element()
+			// A block decodes to a list of one object: keep the block's path.
+			if e.Type().IsObjectType() && v.LengthInt() == 1 {
+				checkNumbers(ps, at, e)
+			} else {
+				checkNumbers(ps, fmt.Sprintf("%s[%d]", at, i), e)
+			}
+		}
+	}
 }
 
 // positions maps attribute paths ("nomad.base_config.enabled",

@@ -114,7 +114,7 @@ func TestBadDeclarations(t *testing.T) {
 				`d.hcl:2: docker.source: "podman" is not one of "docker-ce", "distro", "preinstalled"`,
 				`d.hcl:3: docker.log_max_file: -1 must be greater than 0`,
 				`d.hcl:6: policies.vpc_cidrs[1]: "nope" is not a CIDR range like "172.17.0.0/16"`,
-				`d.hcl:9: publish.bucket: "Bad_Bucket" is not a GCS bucket name (3-63 of a-z 0-9 - _ ., starting and ending with a letter or digit)`,
+				`d.hcl:9: publish.bucket: "Bad_Bucket" is not a valid GCS bucket name: 'B' is not allowed; use lowercase letters, digits, '-', '_' and '.' (give the name without gs://)`,
 			}},
 		{"library names", "policies {\n  library = [\n    \"log-tcp-connect\",\n    \"block-crypto-miners\",\n    \"log-tcp-connect\",\n  ]\n}\n",
 			[]string{
@@ -141,6 +141,33 @@ func TestBadDeclarations(t *testing.T) {
 			[]string{
 				`d.hcl:4: nomad.base_config.node_pool: "all" is not a node pool a client can join`,
 				`d.hcl:5: nomad.base_config.data_dir: "data" must be an absolute, clean path such as "/var/log/tetragon"`,
+			}},
+		// issue 11 item 9: numbers went through float64 without bounds.
+		{"huge integer", "tetragon {\n  memory_mb = 9223372036854775807\n}\n",
+			[]string{`d.hcl:2: tetragon.memory_mb: 9223372036854775807 is out of range (at most 2147483647)`}},
+		{"integer beyond float64 precision", "tetragon {\n  cpu = 9007199254740993\n}\n",
+			[]string{`d.hcl:2: tetragon.cpu: 9007199254740993 is out of range (at most 2147483647)`}},
+		{"fraction", "tetragon {\n\n  cpu = 1.5\n}\n",
+			[]string{`d.hcl:3: tetragon.cpu: 1.5 is not a whole number`}},
+		{"above the attribute's bound", "tetragon {\n  memory_mb = 2000000\n}\ndocker {\n  log_max_file = 100000\n}\n",
+			[]string{
+				`d.hcl:2: tetragon.memory_mb: 2000000 is more than 1048576; check the unit`,
+				`d.hcl:5: docker.log_max_file: 100000 is more than 10000; check the unit`,
+			}},
+		// issue 11 items 4 and 8: control characters, prefixes and URLs.
+		{"armored key: newlines only", "repositories {\n  google {\n    key = \"-----BEGIN PGP PUBLIC KEY BLOCK-----\\r\\nabc\\n-----END PGP PUBLIC KEY BLOCK-----\\n\"\n  }\n}\n",
+			[]string{`d.hcl:3: repositories.google.key: "-----BEGIN PGP PUBLIC KEY BLOCK-----\r\nabc\n-----END PGP PUBLIC KEY BLOCK-----\n" holds the control character U+000D; remove it (only newlines belong here)`}},
+		{"control characters anywhere", "nomad {\n  datacenters = [\"dc1\\r\", \"dc 2\"]\n}\nhost_volumes {\n  logs {\n    path = \"/var/log/t\\u0000x\"\n  }\n}\n",
+			[]string{
+				`d.hcl:2: nomad.datacenters[0]: "dc1\r" holds the control character U+000D; remove it (no value here needs one)`,
+				`d.hcl:2: nomad.datacenters[0]: "dc1\r" is not a Nomad datacenter name or pattern (letters, digits, '_', '-', '.', '*', at most 128)`,
+				`d.hcl:2: nomad.datacenters[1]: "dc 2" is not a Nomad datacenter name or pattern (letters, digits, '_', '-', '.', '*', at most 128)`,
+				`d.hcl:6: host_volumes.logs.path: "/var/log/t\x00x" holds the control character U+0000; remove it (no value here needs one)`,
+			}},
+		{"prefix and base URL", "publish {\n  bucket = \"b-1\"\n  prefix = \".\"\n  public = true\n  download_base_url = \"https://cdn.example.com/a b?x#y\"\n}\n",
+			[]string{
+				`d.hcl:3: publish.prefix: prefix ".": empty, '.' or '..' path segments are not allowed, nor a leading or trailing '/'`,
+				`d.hcl:5: publish.download_base_url: "https://cdn.example.com/a b?x#y" is not an http(s) base URL such as "https://storage.googleapis.com": ' ' is not allowed`,
 			}},
 	}
 	for _, c := range cases {

@@ -6,10 +6,12 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/gcsname"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy/library"
 )
 
@@ -52,9 +54,9 @@ var (
 	volumeName    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 	fileName      = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 	jobID         = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+	datacenter    = regexp.MustCompile(`^[A-Za-z0-9_.*-]{1,128}$`)
 	sha256Hex     = regexp.MustCompile(`^[a-f0-9]{64}$`)
 	dockerSize    = regexp.MustCompile(`^[0-9]+[kmg]$`)
-	bucketName    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$`)
 	interfaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 	fingerprint   = regexp.MustCompile(`^[0-9A-F]{40}$`)
 	nomadSemver   = regexp.MustCompile(`^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$`)
@@ -80,6 +82,7 @@ var tetragonManagedFlags = map[string]string{
 // Validate reports every problem of a declaration whose defaults are applied.
 func (d *Declaration) Validate() Problems {
 	var ps Problems
+	controlChars(&ps, "", reflect.ValueOf(d).Elem())
 	d.validateTetragon(&ps)
 	d.validateNomad(&ps)
 	d.validateHostVolumes(&ps)
@@ -123,9 +126,13 @@ func (d *Declaration) validateTetragon(ps *Problems) {
 		ps.add("tetragon.health_port", "%d is also tetragon.metrics_port; the two servers need different ports", t.HealthPort)
 	}
 	positive(ps, "tetragon.cpu", t.CPU)
+	atMost(ps, "tetragon.cpu", t.CPU, maxCPU)
 	if t.MemoryMB < 128 {
 		ps.add("tetragon.memory_mb", "%d MiB is too little for Tetragon; use at least 128", t.MemoryMB)
 	}
+	atMost(ps, "tetragon.memory_mb", t.MemoryMB, maxMemoryMB)
+	atMost(ps, "tetragon.export_file_max_size_mb", t.ExportFileMaxSizeMB, maxMemoryMB)
+	atMost(ps, "tetragon.export_file_max_backups", t.ExportFileMaxBackups, maxFiles)
 }
 
 func (d *Declaration) validateNomad(ps *Problems) {
@@ -170,6 +177,8 @@ func (d *Declaration) validateNomad(ps *Problems) {
 	for i, dc := range n.Datacenters {
 		if strings.TrimSpace(dc) == "" {
 			ps.add(fmt.Sprintf("nomad.datacenters[%d]", i), "is empty")
+		} else if !datacenter.MatchString(dc) {
+			ps.add(fmt.Sprintf("nomad.datacenters[%d]", i), "%q is not a Nomad datacenter name or pattern (letters, digits, '_', '-', '.', '*', at most 128)", dc)
 		}
 	}
 	if !jobID.MatchString(n.NodePool) {
@@ -278,6 +287,7 @@ func (d *Declaration) validateDocker(ps *Problems) {
 		ps.add("docker.log_max_size", "%q is not a size like \"10m\" (number and k, m or g)", k.LogMaxSize)
 	}
 	positive(ps, "docker.log_max_file", k.LogMaxFile)
+	atMost(ps, "docker.log_max_file", k.LogMaxFile, maxFiles)
 }
 
 func (d *Declaration) validateLogging(ps *Problems) {
@@ -357,18 +367,21 @@ func (d *Declaration) validatePolicies(ps *Problems) {
 
 func (d *Declaration) validatePublish(ps *Problems) {
 	p := d.Publish
-	if p.Bucket != "" && (!bucketName.MatchString(p.Bucket) || strings.Contains(p.Bucket, "..") || strings.HasPrefix(p.Bucket, "goog")) {
-		ps.add("publish.bucket", "%q is not a GCS bucket name (3-63 of a-z 0-9 - _ ., starting and ending with a letter or digit)", p.Bucket)
+	// The same rules as the publisher's (gcsname), so what render accepts
+	// publish accepts.
+	if p.Bucket != "" {
+		if err := gcsname.Bucket(p.Bucket); err != nil {
+			ps.add("publish.bucket", "%v", err)
+		}
 	}
 	if p.Bucket == "" && p.Public {
 		ps.add("publish.public", "needs publish.bucket")
 	}
-	if strings.HasPrefix(p.Prefix, "/") || strings.HasSuffix(p.Prefix, "/") || path.Clean(p.Prefix) != p.Prefix || strings.HasPrefix(p.Prefix, "..") {
-		ps.add("publish.prefix", "%q must be a clean object prefix without leading or trailing '/'", p.Prefix)
+	if err := gcsname.Prefix(p.Prefix); err != nil {
+		ps.add("publish.prefix", "%v", err)
 	}
-	u, err := url.Parse(p.DownloadBaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
-		ps.add("publish.download_base_url", "%q is not an http(s) base URL", p.DownloadBaseURL)
+	if err := gcsname.BaseURL(p.DownloadBaseURL); err != nil {
+		ps.add("publish.download_base_url", "%v", err)
 	}
 }
 
@@ -427,6 +440,20 @@ func absolute(ps *Problems, at, p string) bool {
 func positive(ps *Problems, at string, v int) {
 	if v <= 0 {
 		ps.add(at, "%d must be greater than 0", v)
+	}
+}
+
+// Upper bounds of the numeric attributes: far above any real setting, far
+// below where a number would overflow on its way to Nomad or Docker.
+const (
+	maxCPU      = 1_000_000 // MHz
+	maxMemoryMB = 1 << 20   // 1 TiB
+	maxFiles    = 10_000
+)
+
+func atMost(ps *Problems, at string, v, limit int) {
+	if v > limit {
+		ps.add(at, "%d is more than %d; check the unit", v, limit)
 	}
 }
 

@@ -17,6 +17,13 @@ import (
 // tree is turned into plain values for schema validation.
 const maxConvertedNodes = 200000
 
+// maxExpandedNodes bounds a document's size with every alias expanded. It is
+// checked once, when the file is parsed, so it bounds every lint pass that
+// follows aliases (each walks at most this many nodes): an 8 KB file of
+// nested aliases once produced 360,602 findings in 292 s. A real
+// TracingPolicy has a few hundred nodes.
+const maxExpandedNodes = 20000
+
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // parseError is a YAML syntax error with the line yaml.v3 reported.
@@ -52,8 +59,47 @@ func parseDocuments(data []byte) (docs []*yaml.Node, perr *parseError) {
 			}
 			return docs, &parseError{line: line, msg: msg}
 		}
+		if _, ok := expandedSize(&n, maxExpandedNodes); !ok {
+			return docs, &parseError{line: n.Line, msg: fmt.Sprintf("document expands to more than %d values through YAML aliases; Tetragon's policies have a few hundred, write the repeated parts out", maxExpandedNodes)}
+		}
 		docs = append(docs, &n)
 	}
+}
+
+// expandedSize counts the nodes of n with every alias expanded, each shared
+// subtree once per reference, stopping as soon as the count passes limit.
+// Sizes are memoized per node, so the count itself costs one walk of the
+// unexpanded tree.
+func expandedSize(n *yaml.Node, limit int) (int, bool) {
+	memo := map[*yaml.Node]int{}
+	var size func(n *yaml.Node, depth int) int
+	size = func(n *yaml.Node, depth int) int {
+		if n == nil {
+			return 0
+		}
+		if v, ok := memo[n]; ok {
+			return v
+		}
+		if depth > 1000 {
+			return limit + 1
+		}
+		memo[n] = limit + 1 // a cycle counts as too large
+		total := 1
+		if n.Kind == yaml.AliasNode {
+			total += size(n.Alias, depth+1)
+		}
+		for _, c := range n.Content {
+			if total > limit {
+				break
+			}
+			total += size(c, depth+1)
+		}
+		total = min(total, limit+1)
+		memo[n] = total
+		return total
+	}
+	got := size(n, 0)
+	return got, got <= limit
 }
 
 // deref follows aliases and unwraps document nodes.

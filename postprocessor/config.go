@@ -5,10 +5,12 @@ package postprocessor
 import (
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 )
 
 // DefaultBundleDir is the tetranomad provisioner's default output_dir.
-const DefaultBundleDir = "tetranomad-bundle"
+const DefaultBundleDir = bundle.DefaultDir
 
 // Config is the `post-processor "tetranomad-publish"` block.
 type Config struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"google.golang.org/api/option"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/gcsname"
 	"github.com/tetranomad/packer-plugin-tetranomad/publish"
 )
 
@@ -52,12 +53,12 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 	}
 	var errs *packersdk.MultiError
 	if c.Bucket != "" {
-		if err := publish.CheckBucket(c.Bucket); err != nil {
+		if err := gcsname.Bucket(c.Bucket); err != nil {
 			errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("bucket: %w", err))
 		}
 	}
 	if c.Prefix != "" {
-		if _, err := publish.CleanPrefix(c.Prefix); err != nil {
+		if err := gcsname.Prefix(c.Prefix); err != nil {
 			errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("prefix: %w", err))
 		}
 	}

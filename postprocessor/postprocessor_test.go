@@ -104,7 +104,9 @@ func TestPostProcessPublishesAndLabels(t *testing.T) {
 	if ptr := e.pointer(t); ptr.BundleID != id {
 		t.Errorf("latest.json names %q, want %s", ptr.BundleID, id)
 	}
-	want := map[string]string{"built-by": "packer", "tetranomad-bundle": imageLabel(id), "tetragon-version": "v1-7-0", "nomad-version": imagelabel.SanitizeValue(model.DefaultNomadVersion)}
+	// The plugin version lives in build.json, outside the bundle id; the
+	// image, which one build made, carries it.
+	want := map[string]string{"built-by": "packer", "tetranomad-bundle": imageLabel(id), "tetragon-version": "v1-7-0", "nomad-version": imagelabel.SanitizeValue(model.DefaultNomadVersion), "tetranomad-plugin": "0-0-0-test"}
 	if got := e.compute.Labels("proj", "tetra-img-1"); !maps.Equal(got, want) {
 		t.Errorf("image labels %v, want %v", got, want)
 	}

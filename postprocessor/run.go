@@ -2,6 +2,7 @@ package postprocessor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,7 +20,11 @@ type Job struct {
 	Bucket      string // "" = the bundle's own target
 	Prefix      string // "" = the bundle's own target
 	Concurrency int
-	Image       *Image // nil: no labels
+	// Timeout bounds the whole job (publish and labels); 0: DefaultTimeout.
+	Timeout time.Duration
+	// RequestTimeout bounds each storage request; 0: the publisher's default.
+	RequestTimeout time.Duration
+	Image          *Image // nil: no labels
 	// Say prints a progress line (Packer's ui.Say, or stderr).
 	Say func(string)
 	// Client options; nil means Application Default Credentials and the
@@ -62,9 +67,27 @@ func Prepare(j Job) (*Prepared, error) {
 	return &Prepared{Job: j, Bundle: b, Target: t}, nil
 }
 
+// DefaultTimeout bounds a whole publish: a few KiB per bundle, so ten
+// minutes is only ever reached by an endpoint that stopped answering.
+const DefaultTimeout = 10 * time.Minute
+
 // Run publishes, then labels. Labels come after latest.json, so an image is
 // never labelled with a bundle that failed to publish.
 func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
+	timeout := p.Job.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out, err := p.run(ctx)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		err = fmt.Errorf("%w (the publish took longer than its timeout, %s; Cloud Storage stopped answering? Raise -timeout if the network is just slow)", err, timeout)
+	}
+	return out, err
+}
+
+func (p *Prepared) run(ctx context.Context) (*Outcome, error) {
 	say := p.Job.Say
 	if say == nil {
 		say = func(string) {}
@@ -79,9 +102,10 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	}
 	defer client.Close()
 	pub := &publish.Publisher{
-		Store:       publish.NewGCS(client, p.Target.Bucket),
-		Concurrency: p.Job.Concurrency,
-		Progress:    publish.ProgressLog(say, 2*time.Second),
+		Store:          publish.NewGCS(client, p.Target.Bucket),
+		Concurrency:    p.Job.Concurrency,
+		RequestTimeout: p.Job.RequestTimeout,
+		Progress:       publish.ProgressLog(say, 2*time.Second),
 	}
 	res, err := pub.Publish(ctx, p.Bundle, p.Target)
 	if err != nil {
@@ -107,7 +131,7 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 	if err == nil {
 		defer labeler.Close()
 		var lr imagelabel.Result
-		lr, err = labeler.Apply(ctx, img.Project, img.Name, imagelabel.ForManifest(&p.Bundle.Manifest))
+		lr, err = labeler.Apply(ctx, img.Project, img.Name, imagelabel.ForBundle(p.Bundle))
 		out.Labels = &lr
 	}
 	if err != nil {
@@ -119,7 +143,7 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 			id, img.Project, img.Name, err, p.Job.BundleDir, where, img.Project, img.Name)
 	}
 	if out.Labels.Changed {
-		say(fmt.Sprintf("labelled image %s/%s: %s", img.Project, img.Name, formatLabels(imagelabel.ForManifest(&p.Bundle.Manifest))))
+		say(fmt.Sprintf("labelled image %s/%s: %s", img.Project, img.Name, formatLabels(imagelabel.ForBundle(p.Bundle))))
 	} else {
 		say(fmt.Sprintf("image %s/%s already has the labels", img.Project, img.Name))
 	}
@@ -129,7 +153,7 @@ func (p *Prepared) Run(ctx context.Context) (*Outcome, error) {
 func formatLabels(l map[string]string) string {
 	// Fixed order, so the line reads the same every time.
 	s := ""
-	for _, k := range []string{imagelabel.KeyBundle, imagelabel.KeyTetragon, imagelabel.KeyNomad} {
+	for _, k := range []string{imagelabel.KeyBundle, imagelabel.KeyTetragon, imagelabel.KeyNomad, imagelabel.KeyPlugin, imagelabel.KeyKernel} {
 		if v, ok := l[k]; ok {
 			if s != "" {
 				s += " "

@@ -59,7 +59,7 @@ func TestChainPreflightIntoManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pf := b.Manifest.Preflight
+	pf := b.Build.Preflight
 	if pf == nil || pf.KernelRelease != hostsetuptest.Release || pf.OS.VersionID != "12" || !pf.BTF || pf.KernelConfig.BPFKprobeOverride != "n" {
 		t.Fatalf("manifest preflight: %+v", pf)
 	}

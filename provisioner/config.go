@@ -6,12 +6,13 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 )
 
 // Defaults of the provisioner's own settings.
 const (
-	DefaultOutputDir = "tetranomad-bundle"
+	DefaultOutputDir = bundle.DefaultDir
 	// DefaultExecuteCommand runs the script as root, passing the variables
 	// through sudo's environment, like Packer's shell provisioner with sudo.
 	DefaultExecuteCommand = "chmod +x {{.Path}}; {{.Vars}} sudo -E {{.Path}}"

@@ -3,7 +3,7 @@
 // the bundle, so a bad declaration or policy fails `packer validate`.
 // Provision writes the bundle to output_dir, uploads one self-extracting
 // script (hostsetup) and runs it once: preflight, packages, Docker, logging
-// agent, Nomad. Then it stores the VM's preflight facts in the manifest.
+// agent, Nomad. Then it stores the VM's preflight facts in build.json.
 package provisioner
 
 import (
@@ -26,9 +26,11 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
 	"github.com/tetranomad/packer-plugin-tetranomad/hostsetup"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/render"
@@ -58,6 +60,18 @@ var remoteFolderPattern = regexp.MustCompile(`^/[A-Za-z0-9._/-]*$`)
 // bundle. Every problem is reported, each naming its attribute.
 func (p *Provisioner) Prepare(raws ...interface{}) error {
 	c := &p.config
+	// Numbers first: the SDK's decoder rounds them through float64.
+	var numErrs []error
+	for _, raw := range raws {
+		if v, ok := raw.(cty.Value); ok {
+			for _, pr := range model.CheckNumbers(v) {
+				numErrs = append(numErrs, pr)
+			}
+		}
+	}
+	if len(numErrs) > 0 {
+		return &packersdk.MultiError{Errors: numErrs}
+	}
 	err := config.Decode(c, &config.DecodeOpts{
 		PluginType:         "tetranomad",
 		Interpolate:        true,
@@ -166,7 +180,7 @@ func readPolicyFiles(paths []string) ([]policy.File, []error) {
 	var files []policy.File
 	var errs []error
 	for i, p := range paths {
-		data, err := os.ReadFile(p)
+		data, err := inputfile.Read(p, inputfile.MaxPolicy)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("policies.files[%d]: %v", i, err))
 			continue
@@ -192,8 +206,8 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 			ui.Say("tetranomad: policy warning: " + f.String())
 		}
 	}
-	b.Manifest.Preflight = nil
-	if err := b.WriteDir(c.OutputDir); err != nil {
+	b.Build.Preflight = nil
+	if err := b.WriteDirContext(ctx, c.OutputDir); err != nil {
 		return fmt.Errorf("tetranomad: writing the bundle to output_dir %s: %w", c.OutputDir, err)
 	}
 	ui.Say(fmt.Sprintf("tetranomad: wrote bundle %s to %s", b.Manifest.BundleID, c.OutputDir))
@@ -207,7 +221,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	payload, err := hostsetup.Render(hostsetup.Input{
 		Declaration:          &c.Declaration,
 		Bundle:               b,
-		Policies:             b.Manifest.Policies,
+		Policies:             policyRequirements(b.Manifest.Policies),
 		PluginVersion:        version.PluginVersion.String(),
 		NomadBinaryInstalled: installed,
 	})
@@ -251,11 +265,21 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if err := dec.Decode(&pf); err != nil {
 		return fmt.Errorf("tetranomad: the preflight results %s are not valid: %w", remoteResults, err)
 	}
-	b.Manifest.Preflight = &pf
-	if err := b.WriteDir(c.OutputDir); err != nil {
+	// The VM's facts go to build.json: they describe this build, and the
+	// bundle (its id, its published bytes) stays the same on any kernel.
+	b.Build.Preflight = &pf
+	if err := b.WriteDirContext(ctx, c.OutputDir); err != nil {
 		return fmt.Errorf("tetranomad: writing the preflight results into %s: %w", c.OutputDir, err)
 	}
 	return nil
+}
+
+func policyRequirements(in []bundle.PolicyRequirements) []policy.Requirements {
+	out := make([]policy.Requirements, len(in))
+	for i, r := range in {
+		out[i] = policy.Requirements(r)
+	}
+	return out
 }
 
 func (p *Provisioner) runID() string {

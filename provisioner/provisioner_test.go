@@ -176,8 +176,8 @@ func TestProvisionUploadsOnceRunsOnce(t *testing.T) {
 	if b.Manifest.BundleID != id {
 		t.Errorf("bundle id %s after Provision, %s after Prepare", b.Manifest.BundleID, id)
 	}
-	if !reflect.DeepEqual(b.Manifest.Preflight, &servedPreflight) {
-		t.Errorf("manifest preflight = %+v", b.Manifest.Preflight)
+	if !reflect.DeepEqual(b.Build.Preflight, &servedPreflight) {
+		t.Errorf("manifest preflight = %+v", b.Build.Preflight)
 	}
 }
 
@@ -355,7 +355,7 @@ func TestProvisionFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b.Manifest.Preflight != nil {
+			if b.Build.Preflight != nil {
 				t.Error("a failed run wrote preflight results into the manifest")
 			}
 		})
@@ -626,5 +626,59 @@ spec:
 				t.Errorf("errors:\n%q\nwant:\n%q", got, want)
 			}
 		})
+	}
+}
+
+// TestProvisionRefusesAForeignOutputDir: issue 11 item 1, output_dir
+// deleted whatever it named. Now a directory that is not a bundle is
+// refused before the VM is touched, and left exactly as it was.
+func TestProvisionRefusesAForeignOutputDir(t *testing.T) {
+	raw := e2eRaw(t)
+	proj := filepath.Join(t.TempDir(), "proj")
+	raw["output_dir"] = proj
+	p := prepared(t, raw)
+	if err := os.MkdirAll(filepath.Join(proj, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proj, "build.pkr.hcl"), []byte("source {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(proj)
+	comm := &recordingComm{respond: func(string) (string, int, error) { return "", 0, nil }}
+	err := p.Provision(context.Background(), &recordingUI{}, comm, nil)
+	if err == nil || !strings.Contains(err.Error(), "output_dir "+proj) || !strings.Contains(err.Error(), "is not empty and holds no tetranomad bundle") {
+		t.Fatalf("err = %v", err)
+	}
+	after, _ := os.ReadDir(proj)
+	if len(before) != 2 || len(after) != 2 {
+		t.Errorf("output_dir had %v, now %v", before, after)
+	}
+	if data, err := os.ReadFile(filepath.Join(proj, "build.pkr.hcl")); err != nil || string(data) != "source {}\n" {
+		t.Errorf("the user's file changed: %q, %v", data, err)
+	}
+	if calls := comm.Calls(); len(calls) != 0 {
+		t.Errorf("the VM was touched: %q", callStrings(calls))
+	}
+}
+
+// TestPrepareChecksNumbersExactly: issue 11 item 9 in a Packer template.
+// The SDK's decoder reported cpu = 1.5 as "[{{} tetragon} {{} cpu}]" and
+// wrapped huge values; now each is "attribute: problem".
+func TestPrepareChecksNumbersExactly(t *testing.T) {
+	src := "tetragon {\n  cpu       = 1.5\n  memory_mb = 9223372036854775807\n}\n"
+	f, diags := hclparse.NewParser().ParseHCL([]byte(src), "provisioner.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	p := &Provisioner{}
+	val, diags := hcldec.Decode(f.Body, p.ConfigSpec(), &hcl.EvalContext{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	err := p.Prepare(val)
+	for _, want := range []string{"tetragon.cpu: 1.5 is not a whole number", "tetragon.memory_mb: 9223372036854775807 is out of range (at most 2147483647)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Prepare: %v; want it to say %q", err, want)
+		}
 	}
 }

@@ -69,7 +69,7 @@ func testBundle(t testing.TB, n int, target bundle.Target, salt string) *bundle.
 	b := &bundle.Bundle{Manifest: bundle.Manifest{
 		SchemaVersion: bundle.SchemaVersion,
 		Contract:      "contract-" + salt,
-		Versions:      bundle.Versions{Tetragon: "v1.7.0", TetragonImage: "quay.io/cilium/tetragon:v1.7.0", ExportImage: "quay.io/cilium/hubble-export-stdout:v1.2.0", Nomad: "1.10.5", Plugin: "0.1.0-dev"},
+		Versions:      bundle.Versions{Tetragon: "v1.7.0", TetragonImage: "quay.io/cilium/tetragon:v1.7.0", ExportImage: "quay.io/cilium/hubble-export-stdout:v1.2.0", Nomad: "1.10.5"},
 		Target:        target,
 	}}
 	var idSeed strings.Builder

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/bundle"
@@ -75,11 +76,18 @@ func ContentType(p string) string {
 
 // BundleObjects lists the objects of a bundle: every file of the manifest
 // and manifest.json itself, in manifest order.
+// Every name is checked to lie under PREFIX/bundles/<id>/ (the manifest's
+// paths were checked when the bundle was read; this holds whatever the
+// caller built).
 func BundleObjects(b *bundle.Bundle, t bundle.Target) ([]Object, error) {
-	id := b.Manifest.BundleID
-	if id == "" {
-		return nil, fmt.Errorf("manifest.json has no bundle_id; render the bundle again")
+	if err := b.Manifest.Check(); err != nil {
+		return nil, fmt.Errorf("manifest.json: %w", err)
 	}
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
+	id := b.Manifest.BundleID
+	root := bundle.ObjectName(t.Prefix, id, "") + "/"
 	cache := ""
 	if t.Public {
 		cache = NoCache
@@ -90,7 +98,11 @@ func BundleObjects(b *bundle.Bundle, t bundle.Target) ([]Object, error) {
 		if !ok {
 			return nil, fmt.Errorf("bundle file %s is in manifest.json but was not loaded", f.Path)
 		}
-		objs = append(objs, NewObject(bundle.ObjectName(t.Prefix, id, f.Path), data, ContentType(f.Path), cache))
+		name := bundle.ObjectName(t.Prefix, id, f.Path)
+		if !strings.HasPrefix(name, root) || path.Clean(name) != name || path.Base(name) == bundle.PointerFile {
+			return nil, fmt.Errorf("bundle file %s would be published as %s, outside %s", f.Path, name, root)
+		}
+		objs = append(objs, NewObject(name, data, ContentType(f.Path), cache))
 	}
 	mf, err := b.Manifest.Encode()
 	if err != nil {

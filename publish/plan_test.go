@@ -70,7 +70,7 @@ func TestResolveTarget(t *testing.T) {
 	}{
 		{rendered, "", "", rendered.Target},
 		{rendered, "bkt", "", rendered.Target},
-		{rendered, "bkt", "/tn/", rendered.Target},
+		{rendered, "bkt", "tn", rendered.Target},
 		{inline, "other", "", bundle.Target{Bucket: "other", Prefix: "tetranomad"}},
 		{inline, "other", "a/b", bundle.Target{Bucket: "other", Prefix: "a/b"}},
 	}
@@ -90,6 +90,12 @@ func TestResolveTarget(t *testing.T) {
 		{inline, "", "", []string{"no bucket"}},
 		{inline, "Bad_Bucket", "", []string{"not a valid GCS bucket name"}},
 		{inline, "ok-bucket", "a/../b", []string{"'..'"}},
+		// issue 11: "-prefix //" published to the bucket's root.
+		{inline, "ok-bucket", "//", []string{"leading or trailing '/'"}},
+		{rendered, "bkt", "/tn/", []string{"leading or trailing '/'"}},
+		{inline, "ok-bucket", "a?b", []string{"'?' is not allowed"}},
+		{&bundle.Manifest{BundleID: "id3", Target: bundle.Target{Bucket: "bkt", Prefix: "../../escaped"}}, "", "", []string{"manifest.json target", "'..'"}},
+		{&bundle.Manifest{BundleID: "id4", Target: bundle.Target{Bucket: "bkt", Prefix: "tn", Public: true, DownloadBaseURL: "https://x/?q"}}, "", "", []string{"manifest.json target", "'?' is not allowed"}},
 	}
 	for _, c := range bad {
 		_, err := ResolveTarget(c.m, c.bucket, c.prefix)
@@ -101,19 +107,6 @@ func TestResolveTarget(t *testing.T) {
 			if !strings.Contains(err.Error(), s) {
 				t.Errorf("ResolveTarget(%s, %q, %q): error does not say %q: %v", c.m.BundleID, c.bucket, c.prefix, s, err)
 			}
-		}
-	}
-}
-
-func TestCheckBucket(t *testing.T) {
-	for _, good := range []string{"abc", "my-bucket_1", "a.b.c", strings.Repeat("a", 63)} {
-		if err := CheckBucket(good); err != nil {
-			t.Errorf("CheckBucket(%q): %v", good, err)
-		}
-	}
-	for _, bad := range []string{"", "ab", "-abc", "abc-", "ABC", "a..b", strings.Repeat("a", 64), "gs://abc", "a/b"} {
-		if CheckBucket(bad) == nil {
-			t.Errorf("CheckBucket(%q) accepted", bad)
 		}
 	}
 }

@@ -29,7 +29,14 @@ type Publisher struct {
 	Progress func(Progress)
 	// Now stamps latest.json; nil means time.Now.
 	Now func() time.Time
+	// RequestTimeout bounds each request (one attempt); a request that
+	// gets no answer in time is retried like a 503. 0: DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout bounds one request to Cloud Storage. Bundle objects
+// are a few KiB; a minute without an answer is a frozen connection.
+const DefaultRequestTimeout = time.Minute
 
 // Stage of a publish, for progress reports.
 type Stage int
@@ -90,11 +97,19 @@ func (e *PointerConflictError) Error() string {
 	if e.StartGeneration != 0 {
 		was = fmt.Sprintf("was generation %d naming bundle %s", e.StartGeneration, e.StartBundleID)
 	}
-	now := "has been deleted"
-	if e.NowGeneration != 0 {
-		now = fmt.Sprintf("is generation %d naming bundle %s (published %s)", e.NowGeneration, e.Now.BundleID, e.Now.PublishedAt.Format(time.RFC3339))
+	var now string
+	switch {
+	case e.NowGeneration != 0:
+		now = fmt.Sprintf("now it is generation %d naming bundle %s (published %s)", e.NowGeneration, e.Now.BundleID, e.Now.PublishedAt.Format(time.RFC3339))
+	case e.StartGeneration != 0:
+		now = "now it has been deleted"
+	default:
+		// It did not exist then and cannot be read now, yet the write's
+		// precondition failed: another writer is mid-way, or reads and
+		// writes reach different servers.
+		now = "now it still cannot be read, yet writing it failed its precondition"
 	}
-	return fmt.Sprintf("%s changed while this publish ran: when it started it %s, now it %s. Another publisher got there first; latest.json was NOT overwritten. "+
+	return fmt.Sprintf("%s changed while this publish ran: when it started it %s, %s. Another publisher got there first; latest.json was NOT overwritten. "+
 		"Bundle %s itself is complete and verified, and its jobspec %s can be used directly. To make it the latest, publish it again once the other publisher is done.",
 		GSURI(e.Bucket, e.PointerObject), was, now, e.BundleID, e.JobspecURL)
 }
@@ -106,6 +121,12 @@ func (p *Publisher) Publish(ctx context.Context, b *bundle.Bundle, t bundle.Targ
 	retry := p.Retry
 	if retry.Attempts == 0 {
 		retry = DefaultRetry
+	}
+	if retry.RequestTimeout == 0 {
+		retry.RequestTimeout = p.RequestTimeout
+	}
+	if retry.RequestTimeout == 0 {
+		retry.RequestTimeout = DefaultRequestTimeout
 	}
 	objs, err := BundleObjects(b, t)
 	if err != nil {
@@ -133,7 +154,7 @@ func (p *Publisher) Publish(ctx context.Context, b *bundle.Bundle, t bundle.Targ
 	res.Previous = start.BundleID
 
 	var have map[string]Remote
-	err = retry.do(ctx, func() (err error) {
+	err = retry.do(ctx, func(ctx context.Context) (err error) {
 		have, err = p.Store.List(ctx, bundle.ObjectName(t.Prefix, m.BundleID, "")+"/")
 		return err
 	})
@@ -183,7 +204,7 @@ func (s *progressState) emit(update func(*Progress)) {
 func (p *Publisher) readPointer(ctx context.Context, retry Retry, name string) (Pointer, int64, error) {
 	var data []byte
 	var r Remote
-	err := retry.do(ctx, func() (err error) {
+	err := retry.do(ctx, func(ctx context.Context) (err error) {
 		data, r, err = p.Store.Read(ctx, name)
 		return err
 	})
@@ -193,8 +214,11 @@ func (p *Publisher) readPointer(ctx context.Context, retry Retry, name string) (
 	if err != nil {
 		return Pointer{}, 0, err
 	}
-	// An unreadable pointer is replaced (under its generation), not trusted.
-	ptr, _ := DecodePointer(data)
+	// Something else wrote it: say so rather than overwrite it.
+	ptr, err := DecodePointer(data)
+	if err != nil {
+		return Pointer{}, 0, fmt.Errorf("%s: %w; nothing was uploaded. Delete it if it is stale, or publish under another prefix", name, err)
+	}
 	return ptr, r.Generation, nil
 }
 
@@ -212,8 +236,8 @@ func (p *Publisher) upload(ctx context.Context, retry Retry, bucket string, objs
 			break
 		}
 		g.Go(func() error {
-			err := retry.do(gctx, func() error {
-				_, err := p.Store.Create(gctx, o, 0)
+			err := retry.do(gctx, func(ctx context.Context) error {
+				_, err := p.Store.Create(ctx, o, 0)
 				return err
 			})
 			if errors.Is(err, ErrPrecondition) {
@@ -221,7 +245,7 @@ func (p *Publisher) upload(ctx context.Context, retry Retry, bucket string, objs
 				// of the same bundle, or our own earlier attempt whose reply
 				// was lost). Fine if the bytes are ours.
 				var r Remote
-				if err = retry.do(gctx, func() (err error) { r, err = p.Store.Stat(gctx, o.Name); return err }); err != nil {
+				if err = retry.do(gctx, func(ctx context.Context) (err error) { r, err = p.Store.Stat(ctx, o.Name); return err }); err != nil {
 					return err
 				}
 				if !r.Matches(o) {
@@ -278,7 +302,7 @@ func (p *Publisher) writePointer(ctx context.Context, retry Retry, b *bundle.Bun
 	}
 	obj := NewObject(name, data, ContentType(name), NoCache)
 	var r Remote
-	err = retry.do(ctx, func() (err error) {
+	err = retry.do(ctx, func(ctx context.Context) (err error) {
 		r, err = p.Store.Create(ctx, obj, startGen)
 		return err
 	})

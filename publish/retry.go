@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -14,6 +15,8 @@ type Retry struct {
 	Attempts int           // total tries, at least 1
 	Initial  time.Duration // first pause
 	Max      time.Duration // longest pause
+	// RequestTimeout bounds each try; 0: none but ctx.
+	RequestTimeout time.Duration
 }
 
 // DefaultRetry covers GCS's usual 429/503 bursts and dropped connections.
@@ -31,12 +34,13 @@ func Transient(err error) bool {
 // do runs f until it succeeds, fails for good, ctx ends or the attempts are
 // used up. Pauses grow exponentially with full jitter, so parallel uploads
 // that failed together do not retry together.
-func (r Retry) do(ctx context.Context, f func() error) error {
+func (r Retry) do(ctx context.Context, f func(context.Context) error) error {
 	attempts := max(r.Attempts, 1)
 	pause := r.Initial
 	var err error
 	for i := 0; i < attempts; i++ {
-		if err = f(); err == nil || !Transient(err) || ctx.Err() != nil {
+		err = r.try(ctx, f)
+		if err == nil || !(Transient(err) || errors.Is(err, errRequestTimeout)) || ctx.Err() != nil {
 			break
 		}
 		if i == attempts-1 {
@@ -53,6 +57,22 @@ func (r Retry) do(ctx context.Context, f func() error) error {
 	}
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
+	}
+	return err
+}
+
+// errRequestTimeout marks a try that got no answer within RequestTimeout.
+var errRequestTimeout = errors.New("no answer")
+
+func (r Retry) try(ctx context.Context, f func(context.Context) error) error {
+	if r.RequestTimeout <= 0 {
+		return f(ctx)
+	}
+	tctx, cancel := context.WithTimeout(ctx, r.RequestTimeout)
+	defer cancel()
+	err := f(tctx)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		return fmt.Errorf("%w within %s (request timeout): %w", errRequestTimeout, r.RequestTimeout, err)
 	}
 	return err
 }

@@ -39,7 +39,9 @@ type Store interface {
 // Workload Identity Federation); STORAGE_EMULATOR_HOST points it at an
 // emulator such as fake-gcs-server.
 func NewStorageClient(ctx context.Context, opts ...option.ClientOption) (*storage.Client, error) {
-	c, err := storage.NewClient(ctx, opts...)
+	// JSON API reads work with any endpoint (an emulator's public host
+	// need not match the address used; XML reads need it to).
+	c, err := storage.NewClient(ctx, append([]option.ClientOption{storage.WithJSONReads()}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Cloud Storage: %w (credentials come from Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login, or the metadata server)", err)
 	}

@@ -5,8 +5,6 @@
 package render
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -21,9 +19,6 @@ import (
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy/library"
 )
-
-// BundleIDLength is the number of hex characters of a bundle id.
-const BundleIDLength = 20
 
 // LintError is returned when the policies have lint errors. Report holds
 // every finding, warnings included.
@@ -88,30 +83,29 @@ func Render(d *model.Declaration, userPolicies []policy.File, pluginVersion stri
 	dropIn := clientconfig.DropIn(d)
 	base := clientconfig.Base(d)
 
-	unpublished, err := jobs.Render(jobs.Input{Declaration: d, Policies: files})
-	if err != nil {
-		return nil, report, err
-	}
-	id := BundleID(files, dropIn, base, unpublished)
-	jobspec, err := jobs.Render(jobs.Input{Declaration: d, Policies: files, BundleID: id})
+	// The jobspec names its own bundle id; Seal computes the id over the
+	// whole bundle with a placeholder there, then puts the id in.
+	jobspec, err := jobs.Render(jobs.Input{Declaration: d, Policies: files, BundleID: bundle.IDPlaceholder})
 	if err != nil {
 		return nil, report, err
 	}
 
-	b := &bundle.Bundle{Manifest: bundle.Manifest{
-		SchemaVersion: bundle.SchemaVersion,
-		BundleID:      id,
-		Contract:      d.Contract().Hash(),
-		PolicyMode:    d.Policies.Mode,
-		Versions: bundle.Versions{
-			Tetragon:      d.Tetragon.Version,
-			TetragonImage: d.Tetragon.Image,
-			ExportImage:   d.Tetragon.ExportImage,
-			Nomad:         d.Nomad.Version,
-			Plugin:        pluginVersion,
+	b := &bundle.Bundle{
+		Manifest: bundle.Manifest{
+			SchemaVersion: bundle.SchemaVersion,
+			Contract:      d.Contract().Hash(),
+			PolicyMode:    d.Policies.Mode,
+			Versions: bundle.Versions{
+				Tetragon:      d.Tetragon.Version,
+				TetragonImage: d.Tetragon.Image,
+				ExportImage:   d.Tetragon.ExportImage,
+				Nomad:         d.Nomad.Version,
+			},
+			Policies: requirements(report, sources),
 		},
-		Policies: requirements(report, sources),
-	}}
+		// The plugin's version describes this build, not the bundle.
+		Build: bundle.Build{Plugin: pluginVersion},
+	}
 	if p := d.Publish; p.Bucket != "" {
 		b.Manifest.Target = p.Target()
 	}
@@ -128,27 +122,13 @@ func Render(d *model.Declaration, userPolicies []policy.File, pluginVersion stri
 		add(BasePath, bundle.RoleBaseConfig, base)
 	}
 	add(bundle.JobspecPath, bundle.RoleJobspec, jobspec)
+	if err == nil {
+		err = b.Seal()
+	}
 	if err != nil {
 		return nil, report, err
 	}
 	return b, report, nil
-}
-
-// BundleID derives the id from the content that is published or installed:
-// every policy's path and sha256, the client configs, and the jobspec
-// rendered without an id (which holds everything else the jobspec says,
-// including where it fetches the policies from).
-func BundleID(policies []jobs.PolicyFile, dropIn, base, unpublishedJobspec []byte) string {
-	h := sha256.New()
-	for _, p := range policies {
-		fmt.Fprintf(h, "policy %s %s\n", p.Path, p.SHA256)
-	}
-	fmt.Fprintf(h, "drop-in %s\n", bundle.SHA256Hex(dropIn))
-	if base != nil {
-		fmt.Fprintf(h, "base %s\n", bundle.SHA256Hex(base))
-	}
-	fmt.Fprintf(h, "jobspec %s\n", bundle.SHA256Hex(unpublishedJobspec))
-	return hex.EncodeToString(h.Sum(nil))[:BundleIDLength]
 }
 
 // source is one policy on its way into the bundle.
@@ -203,12 +183,12 @@ func collectPolicies(d *model.Declaration, user []policy.File) ([]source, error)
 
 // requirements lists each document's kernel requirements with its bundle
 // path, in bundle order (the lint input order).
-func requirements(report policy.Report, sources []source) []policy.Requirements {
+func requirements(report policy.Report, sources []source) []bundle.PolicyRequirements {
 	bundlePath := map[string]string{}
 	for _, s := range sources {
 		bundlePath[s.lintPath] = s.bundlePath
 	}
-	out := make([]policy.Requirements, 0, len(report.Policies))
+	out := make([]bundle.PolicyRequirements, 0, len(report.Policies))
 	for _, r := range report.Policies {
 		if p, ok := bundlePath[r.File]; ok {
 			r.File = p

@@ -250,10 +250,9 @@ func makeBundle(n int) *bundle.Bundle {
 	b := &bundle.Bundle{Manifest: bundle.Manifest{
 		SchemaVersion: bundle.SchemaVersion,
 		Contract:      "bench",
-		Versions:      bundle.Versions{Tetragon: "v1.7.0", TetragonImage: "quay.io/cilium/tetragon:v1.7.0", ExportImage: "quay.io/cilium/hubble-export-stdout:v1.2.0", Nomad: "1.10.5", Plugin: "bench"},
+		Versions:      bundle.Versions{Tetragon: "v1.7.0", TetragonImage: "quay.io/cilium/tetragon:v1.7.0", ExportImage: "quay.io/cilium/hubble-export-stdout:v1.2.0", Nomad: "1.10.5"},
 		Target:        target,
 	}}
-	var ids strings.Builder
 	var job strings.Builder
 	job.WriteString("job \"tetragon\" {\n  type = \"system\"\n  group \"tetragon\" {\n    task \"tetragon\" {\n")
 	for i := range n {
@@ -261,13 +260,13 @@ func makeBundle(n int) *bundle.Bundle {
 		data := []byte(fmt.Sprintf(policyTemplate, i, i))
 		check(b.Add(p, bundle.RolePolicy, data))
 		sum := bundle.SHA256Hex(data)
-		ids.WriteString(sum)
 		fmt.Fprintf(&job, "      artifact {\n        source      = \"gcs::https://www.googleapis.com/storage/v1/%s/tn/bundles/ID/%s\"\n        destination = \"local/policies/policy-%04d.yaml\"\n        mode        = \"file\"\n\n        options {\n          checksum = \"sha256:%s\"\n        }\n      }\n", benchBucket, p, i, sum)
 	}
 	job.WriteString("    }\n  }\n}\n")
-	b.Manifest.BundleID = bundle.SHA256Hex([]byte(ids.String()))[:20]
-	check(b.Add(bundle.JobspecPath, bundle.RoleJobspec, []byte(strings.ReplaceAll(job.String(), "/ID/", "/"+b.Manifest.BundleID+"/"))))
+	check(b.Add(bundle.JobspecPath, bundle.RoleJobspec, []byte(strings.ReplaceAll(job.String(), "/ID/", "/"+bundle.IDPlaceholder+"/"))))
 	check(b.Add(bundle.NomadDir+"/tetragon.hcl", bundle.RoleClientConfig, []byte("client {\n  host_volume \"tetragon-btf\" {\n    path      = \"/sys/kernel/btf/vmlinux\"\n    read_only = true\n  }\n}\n")))
+	// The id covers the whole bundle, as render's does (bundle.Seal).
+	check(b.Seal())
 	return b
 }
 

@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy/policydir"
@@ -47,7 +49,11 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		// -h is a question, not a mistake: exit 0 as render and publish do.
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsageOrIO
 	}
 	if *listRules {
 		for _, r := range policy.Rules {
@@ -134,7 +140,7 @@ func readPolicyFiles(args []string) ([]policy.File, error) {
 			files = append(files, dirFiles...)
 			continue
 		}
-		data, err := os.ReadFile(arg)
+		data, err := inputfile.Read(arg, inputfile.MaxPolicy)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/api/option"
 
+	"github.com/tetranomad/packer-plugin-tetranomad/gcsname"
 	"github.com/tetranomad/packer-plugin-tetranomad/postprocessor"
 	"github.com/tetranomad/packer-plugin-tetranomad/publish"
 )
@@ -39,6 +40,8 @@ func runPublish(args []string, stdout, stderr io.Writer) int {
 	prefix := fs.String("prefix", "", "object `PREFIX`; defaults to the bundle's publish.prefix, and must equal it if the bundle has a bucket")
 	labelImage := fs.String("label-image", "", "label this Compute Engine image, `PROJECT/IMAGE`, with the bundle id and versions")
 	concurrency := fs.Int("concurrency", publish.DefaultConcurrency, "parallel uploads")
+	timeout := fs.Duration("timeout", postprocessor.DefaultTimeout, "give up after `DURATION` in all (latest.json is then left as it was)")
+	requestTimeout := fs.Duration("request-timeout", publish.DefaultRequestTimeout, "retry a request that gets no answer within `DURATION`")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad publish -bundle DIR [-bucket BUCKET] [-prefix PREFIX] [-label-image PROJECT/IMAGE]\n\n%s.\n"+
 			"Objects go to gs://BUCKET/PREFIX/bundles/<bundle-id>/ (immutable; unchanged ones are not uploaded again), then\n"+
@@ -64,9 +67,17 @@ func runPublish(args []string, stdout, stderr io.Writer) int {
 	if *concurrency < 1 || *concurrency > 256 {
 		return usageErr("-concurrency %d: use 1 to 256", *concurrency)
 	}
+	if *timeout <= 0 || *requestTimeout <= 0 {
+		return usageErr("-timeout and -request-timeout must be positive durations such as 10m or 30s")
+	}
 	if *bucket != "" {
-		if err := publish.CheckBucket(*bucket); err != nil {
+		if err := gcsname.Bucket(*bucket); err != nil {
 			return usageErr("-bucket: %v", err)
+		}
+	}
+	if *prefix != "" {
+		if err := gcsname.Prefix(*prefix); err != nil {
+			return usageErr("-prefix: %v", err)
 		}
 	}
 	var image *postprocessor.Image
@@ -83,6 +94,8 @@ func runPublish(args []string, stdout, stderr io.Writer) int {
 		Bucket:         *bucket,
 		Prefix:         *prefix,
 		Concurrency:    *concurrency,
+		Timeout:        *timeout,
+		RequestTimeout: *requestTimeout,
 		Image:          image,
 		Say:            func(s string) { fmt.Fprintln(stderr, s) },
 		StorageOptions: publishStorageOptions,

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/hostsetup"
 	"github.com/tetranomad/packer-plugin-tetranomad/internal/atomicdir"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 	"github.com/tetranomad/packer-plugin-tetranomad/model"
 	"github.com/tetranomad/packer-plugin-tetranomad/policy"
 	"github.com/tetranomad/packer-plugin-tetranomad/render"
@@ -29,8 +33,8 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "declaration `FILE` (HCL, the provisioner block's schema)")
-	out := fs.String("out", "", "bundle `DIR` to write; replaced as a whole")
-	hostFiles := fs.String("host-files", "", "also write every file the provisioner installs on the VM at `HOSTDIR`/<its absolute path>, for review as a diff; replaced as a whole")
+	out := fs.String("out", "", "bundle `DIR` to write: a new path, an empty directory, or a bundle directory, which is replaced as a whole")
+	hostFiles := fs.String("host-files", "", "also write every file the provisioner installs on the VM at `HOSTDIR`/<its absolute path>, for review as a diff: a new path, an empty directory, or one an earlier -host-files wrote")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad render -config FILE -out DIR [-host-files HOSTDIR]\n\n%s.\n"+
 			"Exit status: 0 written, 1 declaration or policy errors, 2 usage or I/O errors.\n\n", capitalize(renderSynopsis))
@@ -67,7 +71,7 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 
 	var user []policy.File
 	for i, p := range d.Policies.Files {
-		data, err := os.ReadFile(p)
+		data, err := inputfile.Read(p, inputfile.MaxPolicy)
 		if err != nil {
 			fmt.Fprintf(stderr, "render: policies.files[%d]: %v\n", i, err)
 			return exitUsageOrIO
@@ -91,7 +95,7 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 	var files []hostsetup.HostFile
 	if *hostFiles != "" {
 		// Refused before anything is written.
-		if err := checkHostFilesDir(filepath.Clean(*hostFiles)); err != nil {
+		if _, err := checkHostFilesDir(filepath.Clean(*hostFiles)); err != nil {
 			fmt.Fprintf(stderr, "render: -host-files: %v\n", err)
 			return exitUsageOrIO
 		}
@@ -102,12 +106,16 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 			return exitDeclared
 		}
 	}
-	if err := b.WriteDir(*out); err != nil {
+	// SIGINT/SIGTERM while writing: the temporary directory is removed and
+	// -out keeps the previous bundle.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := b.WriteDirContext(ctx, *out); err != nil {
 		fmt.Fprintf(stderr, "render: %v\n", err)
 		return exitUsageOrIO
 	}
 	if *hostFiles != "" {
-		if err := writeHostFiles(*hostFiles, files); err != nil {
+		if err := writeHostFiles(ctx, *hostFiles, files); err != nil {
 			fmt.Fprintf(stderr, "render: -host-files: %v\n", err)
 			return exitUsageOrIO
 		}
@@ -131,47 +139,43 @@ func capitalize(s string) string {
 // run may replace it; any other non-empty directory is left alone.
 const hostFilesMarker = ".tetranomad-host-files"
 
-// checkHostFilesDir refuses a directory -host-files may not replace.
-func checkHostFilesDir(dir string) error {
+// checkHostFilesDir refuses a directory -host-files may not replace, and
+// says whether there is an earlier -host-files output to replace.
+func checkHostFilesDir(dir string) (existing bool, err error) {
 	entries, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	if len(entries) > 0 {
-		if _, err := os.Stat(filepath.Join(dir, hostFilesMarker)); err != nil {
-			return fmt.Errorf("%s is not empty and was not written by -host-files (no %s in it): choose a new or empty directory", dir, hostFilesMarker)
-		}
+	if len(entries) == 0 {
+		return false, nil
 	}
-	return nil
+	if _, err := os.Stat(filepath.Join(dir, hostFilesMarker)); err != nil {
+		return false, fmt.Errorf("%s is not empty and was not written by -host-files (no %s in it): choose a new or empty directory", dir, hostFilesMarker)
+	}
+	return true, nil
 }
 
 // writeHostFiles writes files under dir at their absolute paths, replacing
 // a directory an earlier -host-files wrote, never another one.
-func writeHostFiles(dir string, files []hostsetup.HostFile) error {
+func writeHostFiles(ctx context.Context, dir string, files []hostsetup.HostFile) error {
 	dir = filepath.Clean(dir)
-	if err := checkHostFilesDir(dir); err != nil {
+	existing, err := checkHostFilesDir(dir)
+	if err != nil {
 		return err
 	}
-	return atomicdir.Replace(dir, func(tmp string) error {
+	return atomicdir.Replace(ctx, dir, existing, func(tmp string) error {
 		var list strings.Builder
 		list.WriteString("# Files the tetranomad provisioner installs on the VM, rendered by\n# packer-plugin-tetranomad render -host-files.\n")
 		for _, f := range files {
-			full := filepath.Join(tmp, filepath.FromSlash(f.Path))
-			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(full, f.Data, os.FileMode(f.Mode)); err != nil {
-				return err
-			}
-			// WriteFile's mode passes through the umask; the VM's does not.
-			if err := os.Chmod(full, os.FileMode(f.Mode)); err != nil {
+			// The VM's modes, not masked by the umask.
+			if err := atomicdir.WriteFile(filepath.Join(tmp, filepath.FromSlash(f.Path)), f.Data, os.FileMode(f.Mode)); err != nil {
 				return err
 			}
 			fmt.Fprintf(&list, "%04o %s\n", f.Mode, f.Path)
 		}
-		return os.WriteFile(filepath.Join(tmp, hostFilesMarker), []byte(list.String()), 0o644)
+		return atomicdir.WriteFile(filepath.Join(tmp, hostFilesMarker), []byte(list.String()), 0o644)
 	})
 }

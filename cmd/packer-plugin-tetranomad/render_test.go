@@ -168,7 +168,7 @@ func TestRenderUsageAndIOErrors(t *testing.T) {
 		{"help", []string{"-h"}, 0, "Usage: packer-plugin-tetranomad render -config FILE -out DIR [-host-files HOSTDIR]\n"},
 		{"missing declaration", []string{"-config", filepath.Join(dir, "nope.hcl"), "-out", dir}, 2, "render: open " + filepath.Join(dir, "nope.hcl") + ": no such file or directory\n"},
 		{"missing policy file", []string{"-config", missingPolicy, "-out", filepath.Join(dir, "o")}, 2, "render: policies.files[0]: open " + filepath.Join(dir, "nowhere.yaml") + ": no such file or directory\n"},
-		{"out under a file", []string{"-config", exampleDeclaration, "-out", filepath.Join(aFile, "bundle")}, 2, "render: mkdir " + aFile + ": not a directory\n"},
+		{"out under a file", []string{"-config", exampleDeclaration, "-out", filepath.Join(aFile, "bundle")}, 2, "render: lstat " + filepath.Join(aFile, "bundle") + ": not a directory\n"},
 	}
 	for _, c := range cases {
 		code, _, stderr := runRenderCmd(c.args...)

@@ -10,6 +10,7 @@ package policydir
 
 import (
 	"fmt"
+	"github.com/tetranomad/packer-plugin-tetranomad/internal/inputfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func Read(dir string) ([]policy.File, error) {
 		if !st.Mode().IsRegular() {
 			return nil
 		}
-		data, err := os.ReadFile(file)
+		data, err := inputfile.Read(file, inputfile.MaxPolicy)
 		if err != nil {
 			return err
 		}

@@ -95,7 +95,7 @@ printf '{\n  "log-level": "warn"\n}\n' >/etc/docker/daemon.json`)
 	t.Run("services", func(t *testing.T) { checkServices(t, tg) })
 	t.Run("docker", func(t *testing.T) { checkDocker(t, tg) })
 	t.Run("nomad-node", func(t *testing.T) { checkNomadNode(t, tg, manifest) })
-	t.Run("preflight-facts", func(t *testing.T) { checkPreflightFacts(t, tg, manifest) })
+	t.Run("preflight-facts", func(t *testing.T) { checkPreflightFacts(t, tg, readBuildRecord(t, outDir)) })
 	t.Run("host-files", func(t *testing.T) { checkHostFiles(t, tg, provisionVars(t, outDir, nil)) })
 
 	t.Run("second-run-changes-nothing", func(t *testing.T) {
@@ -164,6 +164,21 @@ func readManifest(t *testing.T, outDir string) manifestDoc {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// readBuildRecord reads build.json, where the provisioner keeps the VM's
+// preflight facts outside the bundle id (issue 11).
+func readBuildRecord(t *testing.T, outDir string) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(outDir, "build.json"))
+	if err != nil {
+		t.Fatalf("the provisioner wrote no build.json to output_dir: %v", err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatalf("build.json: %v", err)
+	}
+	return raw
 }
 
 func checkFiles(t *testing.T, tg *target, outDir string, m manifestDoc) {
@@ -368,12 +383,12 @@ type preflightFacts struct {
 	Errors []string `json:"errors"`
 }
 
-// checkPreflightFacts compares the manifest's preflight section with the
+// checkPreflightFacts compares build.json's preflight section with the
 // kernel the target really runs, read independently from inside it.
-func checkPreflightFacts(t *testing.T, tg *target, m manifestDoc) {
-	raw, ok := m.raw["preflight"]
+func checkPreflightFacts(t *testing.T, tg *target, build map[string]any) {
+	raw, ok := build["preflight"]
 	if !ok {
-		t.Fatalf("manifest.json has no \"preflight\" section (keys: %v)", keys(m.raw))
+		t.Fatalf("build.json has no \"preflight\" section (keys: %v)", keys(build))
 	}
 	doc, _ := json.Marshal(raw)
 	var pf preflightFacts
