@@ -340,7 +340,7 @@ func (*FlatRepositories) HCL2Spec() map[string]hcldec.Spec {
 type FlatRepository struct {
 	URL            *string `mapstructure:"url" cty:"url" hcl:"url"`
 	KeyURL         *string `mapstructure:"key_url" cty:"key_url" hcl:"key_url"`
-	Key            *string `mapstructure:"key" cty:"key" hcl:"key"`
+	Key            *string `mapstructure:"key" text:"multiline" cty:"key" hcl:"key"`
 	KeyFingerprint *string `mapstructure:"key_fingerprint" cty:"key_fingerprint" hcl:"key_fingerprint"`
 }
 
