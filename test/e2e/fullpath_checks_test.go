@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/test/e2e/wait"
 )
 
 func manifestPolicies(t *testing.T, m manifestDoc) map[string]string {
@@ -108,7 +110,7 @@ func (e *fpEnv) records(t *testing.T) []fpRecord {
 func (e *fpEnv) waitRecords(t *testing.T, policies map[string]string, atLeast int, limit time.Duration) {
 	t.Helper()
 	var counts map[string]int
-	err := waitFor(limit, 2*time.Second, func() (bool, error) {
+	err := wait.For(limit, 2*time.Second, func() (bool, error) {
 		counts = map[string]int{}
 		var bad []string
 		for _, r := range e.records(t) {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/test/e2e/wait"
 )
 
 // tamperedPolicy: one policy object in the bucket is replaced; a new
@@ -37,7 +39,7 @@ func (e *fpEnv) tamperedPolicy(t *testing.T, jobspec string, m manifestDoc) {
 		t.Fatalf("nomad job run: %v\n%s", err, out)
 	}
 	var last allocInfo
-	err := waitFor(2*time.Minute, 2*time.Second, func() (bool, error) {
+	err := wait.For(2*time.Minute, 2*time.Second, func() (bool, error) {
 		list := e.allocs(t)
 		if len(list) == 0 {
 			return false, errors.New("no allocation")
@@ -74,7 +76,7 @@ func (e *fpEnv) receiverDown(t *testing.T, jobspec string, policies map[string]s
 	// Start from empty files so "one record per policy" is exact.
 	e.tg.must(t, "truncate", "-s", "0", fpRecords, filepath.Join(logDir, "tetragon.log"))
 	e.runJob(t, jobspec)
-	if err := holdsFor(5*time.Second, time.Second, func() (bool, error) {
+	if err := wait.Holds(5*time.Second, time.Second, func() (bool, error) {
 		n := len(e.records(t))
 		return n == 0, fmt.Errorf("receiver is down but %d records exist", n)
 	}); err != nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/test/e2e/wait"
 )
 
 func (e *fpEnv) nomadCmd(ctx context.Context, args ...string) (string, error) {
@@ -31,7 +33,7 @@ func (e *fpEnv) api(t *testing.T, path string, v any) error {
 
 func (e *fpEnv) waitNodeReady() {
 	t := e.t
-	err := waitFor(2*time.Minute, 2*time.Second, func() (bool, error) {
+	err := wait.For(2*time.Minute, 2*time.Second, func() (bool, error) {
 		var nodes []struct {
 			Status  string
 			Drivers map[string]struct{ Healthy bool }
@@ -106,7 +108,7 @@ func (e *fpEnv) waitHealthy(t *testing.T, limit time.Duration) allocInfo {
 	t.Helper()
 	var last allocInfo
 	var checks map[string]struct{ Status, Output string }
-	err := waitFor(limit, 3*time.Second, func() (bool, error) {
+	err := wait.For(limit, 3*time.Second, func() (bool, error) {
 		list := e.allocs(t)
 		if len(list) == 0 {
 			return false, errors.New("no allocation")
@@ -157,7 +159,7 @@ func (e *fpEnv) stopJob(t *testing.T) {
 	}
 	// The containers are gone before the next run starts, or the stub's
 	// files would be written by two of them.
-	err := waitFor(90*time.Second, time.Second, func() (bool, error) {
+	err := wait.For(90*time.Second, time.Second, func() (bool, error) {
 		return strings.TrimSpace(e.tg.must(t, "docker", "ps", "-q")) == "", nil
 	})
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/test/e2e/wait"
 )
 
 // The declaration's values the assertions check against (see
@@ -304,7 +306,7 @@ func checkNomadNode(t *testing.T, tg *target, m manifestDoc) {
 	}
 	addr := "http://" + net.JoinHostPort(tg.NodeIP, "4646")
 	var out string
-	err := waitFor(90*time.Second, 2*time.Second, func() (bool, error) {
+	err := wait.For(90*time.Second, 2*time.Second, func() (bool, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		var err error

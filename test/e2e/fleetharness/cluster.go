@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tetranomad/packer-plugin-tetranomad/test/e2e/wait"
 )
 
 // Cluster is one server and its clients.
@@ -274,16 +277,15 @@ func (c *Cluster) Run(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
-// WaitFor polls cond every second until it holds or timeout passes; the
-// failure names what was awaited and cond's last word, plus the agents' logs.
+// waitFor polls cond every second (wait.For) until it holds or timeout
+// passes, and stops early when an agent exits; the failure names what was
+// awaited and cond's last word, plus the agents' logs.
 func (c *Cluster) waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
+	err := wait.For(timeout, time.Second, func() (bool, error) {
+		ok, last := cond()
+		if ok {
+			return true, nil
 		}
 		for _, a := range append([]*Agent{c.server}, c.clientList()...) {
 			if a.cmd != nil && a.exited != nil {
@@ -294,10 +296,10 @@ func (c *Cluster) waitFor(t *testing.T, timeout time.Duration, what string, cond
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last: %s\n%s", timeout, what, last, c.Logs())
-		}
-		time.Sleep(time.Second)
+		return false, errors.New(last)
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v\n%s", what, err, c.Logs())
 	}
 }
 
