@@ -94,7 +94,12 @@ func TestOpsAgentConfigParsesTetragonTime(t *testing.T) {
 // python3-yaml, so there a missing one fails instead of skipping.
 func python3WithYAML(t *testing.T) string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
+	// The VM runs Debian's python3 with python3-yaml; a python3 earlier on
+	// PATH (pyenv) may lack PyYAML or differ from it.
+	py, err := "/usr/bin/python3", error(nil)
+	if _, serr := os.Stat(py); serr != nil {
+		py, err = exec.LookPath("python3")
+	}
 	if err == nil {
 		err = exec.Command(py, "-c", "import yaml").Run()
 	}
