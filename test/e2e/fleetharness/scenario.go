@@ -336,7 +336,8 @@ func runJob(t *testing.T, c *Cluster, bundleDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(bundleDir, "mock.nomad.hcl")
+	// Beside the bundle, not in it: a bundle directory holds only its files.
+	file := bundleDir + ".mock.nomad.hcl"
 	if err := os.WriteFile(file, mock, 0o644); err != nil {
 		t.Fatal(err)
 	}
