@@ -326,6 +326,12 @@ Restart=always
 	// The engine validates the configuration before the agent starts.
 	engine := "#!/bin/sh\n[ \"$1\" = -in ] && [ -r \"$2\" ] || { echo \"cannot read the configuration $2\" >&2; exit 1; }\n"
 	idle := "#!/bin/sh\nexec sleep infinity\n"
+	// The Ops Agent's fluent_forward receiver runs in its Fluent Bit
+	// subagent (ops-agent confgenerator: the receiver becomes a Fluent Bit
+	// forward input), which tetranomad's listener check waits for on
+	// logging.forward_address; the stand-in listens there (the default
+	// address; python3 comes with python3-yaml, which the merge installs).
+	fluentBit := "#!/bin/sh\nexec python3 -m http.server --bind 127.0.0.1 24224\n"
 	enableStart := func(units string) string {
 		return "#!/bin/sh\nset -e\nif [ -d /run/systemd/system ]; then\n  systemctl daemon-reload\n  systemctl enable " + units + " >/dev/null 2>&1 || true\n  systemctl start " + units + " || true\nfi\n"
 	}
@@ -379,7 +385,7 @@ Restart=always
 				"/etc/google-cloud-ops-agent/config.yaml":                                  "# Default configuration of the stand-in; tetranomad writes its own.\nlogging:\n  receivers: {}\n",
 				"/opt/google-cloud-ops-agent/libexec/google_cloud_ops_agent_engine":        engine,
 				"/opt/google-cloud-ops-agent/subagents/opentelemetry-collector/otelopscol": idle,
-				"/opt/google-cloud-ops-agent/subagents/fluent-bit/bin/fluent-bit":          idle,
+				"/opt/google-cloud-ops-agent/subagents/fluent-bit/bin/fluent-bit":          fluentBit,
 			},
 			conffiles: []string{"/etc/google-cloud-ops-agent/config.yaml"},
 			scripts:   map[string]string{"postinst": enableStart("google-cloud-ops-agent.service")}},
