@@ -3,7 +3,9 @@ package conformance
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -49,14 +51,25 @@ func Helper(args []string) int {
 	}
 	switch act.Kind {
 	case "connect":
-		conn, err := net.DialTimeout(act.Network, act.Addr.String(), 2*time.Second)
-		if err == nil {
-			conn.Close()
+		var err error
+		if act.Network == "tcp6" {
+			err = dialDualStack(act.Addr, 2*time.Second)
+		} else {
+			var conn net.Conn
+			if conn, err = net.DialTimeout(act.Network, act.Addr.String(), 2*time.Second); err == nil {
+				conn.Close()
+			}
 		}
 		fmt.Printf("connect %s: %v\n", act.Addr, err)
 	case "open":
+		// Open and read: a read is what security_file_permission (MAY_READ)
+		// sees; an open alone only reaches security_file_open and fd_install.
 		f, err := os.Open(act.Path)
 		if err == nil {
+			_, err = f.Read(make([]byte, 1))
+			if err == io.EOF {
+				err = nil
+			}
 			f.Close()
 		}
 		fmt.Printf("open %s: %v\n", act.Path, err)
@@ -78,4 +91,31 @@ func Helper(args []string) int {
 		fmt.Printf("exec %s: %v\n", act.Path, err)
 	}
 	return 0
+}
+
+// dialDualStack connects an AF_INET6 socket with IPV6_V6ONLY off, as a
+// dual-stack client (curl, most language runtimes) does, so a v4-mapped
+// address (::ffff:a.b.c.d) goes out as IPv4 through tcp_connect. Go's net
+// cannot do this: "tcp6" refuses a v4-mapped address ("no suitable address
+// found") before any socket exists, and sets IPV6_V6ONLY anyway. A refused or
+// timed-out connect is not an error the runner cares about; it is returned.
+func dialDualStack(ap netip.AddrPort, timeout time.Duration) error {
+	fd, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 0); err != nil {
+		return fmt.Errorf("IPV6_V6ONLY: %w", err)
+	}
+	// A blocking connect gives up after SO_SNDTIMEO (EINPROGRESS).
+	tv := syscall.NsecToTimeval(timeout.Nanoseconds())
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv); err != nil {
+		return fmt.Errorf("SO_SNDTIMEO: %w", err)
+	}
+	sa := &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	if err := syscall.Connect(fd, sa); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	return nil
 }

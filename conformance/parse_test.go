@@ -1,10 +1,16 @@
 package conformance
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tetranomad/packer-plugin-tetranomad/policy/library"
 )
@@ -132,5 +138,32 @@ func TestOpenReleaseErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "usr/local/bin/tetragon"), []byte("x"), 0o755)
 	if _, err := OpenRelease(dir, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no BPF objects") {
 		t.Errorf("no BPF objects: %v", err)
+	}
+}
+
+// A "connect tcp6 [::ffff:a.b.c.d]:P" case must really connect, from an
+// AF_INET6 socket, to the IPv4 address: Go's "tcp6" dial refuses v4-mapped
+// addresses, so the case would never reach tcp_connect.
+func TestDialDualStackReachesIPv4(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	err = dialDualStack(netip.MustParseAddrPort(fmt.Sprintf("[::ffff:127.0.0.1]:%d", port)), 2*time.Second)
+	if errors.Is(err, syscall.EAFNOSUPPORT) {
+		t.Skip("no IPv6 on this host:", err)
+	}
+	if err != nil {
+		t.Fatalf("dual-stack connect to a v4 listener: %v", err)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := net.DialTimeout("tcp6", fmt.Sprintf("[::ffff:127.0.0.1]:%d", port), time.Second); err == nil {
+		t.Log("Go's tcp6 dial now accepts v4-mapped addresses; dialDualStack may be simplified")
 	}
 }
