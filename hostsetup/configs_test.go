@@ -68,7 +68,9 @@ func TestOpsAgentConfigParsesTetragonTime(t *testing.T) {
 		Logging struct {
 			Receivers  map[string]map[string]any
 			Processors map[string]map[string]any
-			Service    struct{ Pipelines map[string]map[string][]string }
+			Service    struct {
+				Pipelines map[string]map[string][]string
+			}
 		}
 	}
 	if err := yaml.Unmarshal(out, &c); err != nil {
