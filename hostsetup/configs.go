@@ -109,7 +109,10 @@ const (
 // (GoogleCloudPlatform/ops-agent@2.70.0:confgenerator/logging_processors.go,
 // ParserShared) and, like Fluent Bit's parser, removes time_key from the
 // payload once it parsed it; an unparsable time keeps the field and the
-// forward timestamp.
+// forward timestamp. The Ops Agent's own engine (2.70.0, MergeConfFiles and
+// GenerateFluentBitConfigs) accepts this file, alone and merged, and turns it
+// into a forward input on the address and a Fluent Bit JSON parser on `log`
+// with this Time_Key and Time_Format.
 func OpsAgentConfig(d *model.Declaration) ([]byte, error) {
 	host, port, err := splitAddress(d.Logging.ForwardAddress)
 	if err != nil {

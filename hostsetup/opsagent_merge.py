@@ -70,7 +70,9 @@ pipelines = mapping(service, "pipelines", "logging.service.pipelines")
 (lid,) = ours["service"]["pipelines"]
 
 # A second fluent_forward receiver on the same address could not bind: the
-# agent would start without tetranomad's listener.
+# agent would start without tetranomad's listener. Unset, listen_host is
+# 127.0.0.1 and listen_port 24224 (GoogleCloudPlatform/ops-agent@2.70.0:
+# confgenerator/logging_receivers.go, LoggingReceiverFluentForward).
 for name, r in receivers.items():
     if name == rid or not isinstance(r, dict) or r.get("type") != "fluent_forward":
         continue

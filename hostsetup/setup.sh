@@ -627,7 +627,7 @@ tn_ops_agent_config() {
   tn_put "$merged" "$current" 0644 root:root agent
 }
 
-# tn_forward_owner PORT prints "PID UNIT" of the process listening on
+# tn_forward_owner prints "PID UNIT" of the process listening on
 # logging.forward_address ("" when none): a port held by another process
 # accepts connections too, so accepting alone proves nothing.
 tn_forward_owner() {

@@ -33,7 +33,7 @@ TN_OPS_AGENT_CONFIG='/etc/google-cloud-ops-agent/config.yaml'
 TN_FLUENTD_CONFIG='/etc/google-fluentd/config.d/tetragon.conf'
 TN_PAYLOAD_SUMS='22f0403a51e9d533f3c48520052c681c6b8e09b06d7b4e52233b64fbe1f21efc  docker/daemon.json
 4fe3cdd25c0be1c399b46cd36cbf790083a3a91d1bebc1b09b49bea26e7c65ad  logging/config.yaml
-0e5fc2d0f9d4e8d1b5b343d30af96dd96cb025b38fd22af2736ae15e340d46c5  logging/merge.py
+8c54d851c659de08cb24cb59dc1885bcb10ba18f2788287c57d4d8da96f374a5  logging/merge.py
 aa7d241945cc80f0c59e31282cb9c101a8d82320cb4a4613a2e598fa278ebcd3  nomad/config/tetragon.hcl
 f1e38056131ae8ae38528fe5e39d54f6049b34f147c8582eaebb7d97760e301f  nomad/ordering.conf
 7bc079e8bb15985a713ac50e38cb8dd9e180e51ba9a19dafa64f76dbc9889330  preflight/requirements.tsv
@@ -677,7 +677,7 @@ tn_ops_agent_config() {
   tn_put "$merged" "$current" 0644 root:root agent
 }
 
-# tn_forward_owner PORT prints "PID UNIT" of the process listening on
+# tn_forward_owner prints "PID UNIT" of the process listening on
 # logging.forward_address ("" when none): a port held by another process
 # accepts connections too, so accepting alone proves nothing.
 tn_forward_owner() {
