@@ -32,7 +32,7 @@ TN_OPS_AGENT_CONFIG='/etc/google-cloud-ops-agent/config.yaml'
 TN_FLUENTD_CONFIG='/etc/google-fluentd/config.d/tetragon.conf'
 TN_PAYLOAD_SUMS='22f0403a51e9d533f3c48520052c681c6b8e09b06d7b4e52233b64fbe1f21efc  docker/daemon.json
 1350d25cba00923e6a5d7d20acd84727e7f9b0ba2a104ceb8262376f2ba638c3  logging/config.yaml
-aa7d241945cc80f0c59e31282cb9c101a8d82320cb4a4613a2e598fa278ebcd3  nomad/config/tetragon.hcl
+bf9dfecb7e7d6c3ee7d948e067645dff7034e314525f221c50ef7ad232929338  nomad/config/tetragon.hcl
 f1e38056131ae8ae38528fe5e39d54f6049b34f147c8582eaebb7d97760e301f  nomad/ordering.conf
 7bc079e8bb15985a713ac50e38cb8dd9e180e51ba9a19dafa64f76dbc9889330  preflight/requirements.tsv
 '

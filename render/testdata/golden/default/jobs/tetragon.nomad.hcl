@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "d17abaef23b5c06b080b"
+    tetranomad_bundle   = "a3a6b220780123b47587"
     tetranomad_contract = "39557e2538651bb3"
   }
 

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle   = "36cad7fcd97757d9539b"
+    tetranomad_bundle   = "ba4b17e4db9ea39d9788"
     tetranomad_contract = "39557e2538651bb3"
   }
 
