@@ -51,11 +51,15 @@ func DropIn(d *model.Declaration) []byte {
 	if d.Tetragon.HostPID != nil && *d.Tetragon.HostPID {
 		// Said in the file, for whoever edits it on a node: dropping
 		// allow_privileged also takes away pid_mode = "host".
-		comment(config,
+		for _, l := range []string{
 			"Also admits the job's pid_mode = \"host\": since Nomad 2.0.4 (CVE-2026-14891)",
 			"host namespace modes need allow_privileged or the plugin's allowed_modes.",
 			"This file relies on allow_privileged; allowed_modes is left out because",
-			"Nomad 1.10 agents refuse to start with it.")
+			"Nomad 1.10 agents refuse to start with it.",
+		} {
+			// Attached to the attribute, unlike comment()'s detached paragraphs.
+			config.AppendUnstructuredTokens(hclwrite.Tokens{{Type: hclsyntax.TokenComment, Bytes: []byte("# " + l + "\n")}})
+		}
 	}
 	config.SetAttributeValue("allow_privileged", cty.BoolVal(contract.Privileged))
 	return f.Bytes()

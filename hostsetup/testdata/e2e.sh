@@ -33,7 +33,7 @@ TN_OPS_AGENT_CONFIG='/etc/google-cloud-ops-agent/config.yaml'
 TN_FLUENTD_CONFIG='/etc/google-fluentd/config.d/tetragon.conf'
 TN_PAYLOAD_SUMS='40ed57c53e470cc4cee9796a9d8b0bf6346f55df4e8aedc01dd810ef4c813064  docker/daemon.json
 bd525c35d877965ab13eb60e835ae5690558eeee9d04c4460ff2a2357a4f6aef  nomad/config/client.hcl
-aa7d241945cc80f0c59e31282cb9c101a8d82320cb4a4613a2e598fa278ebcd3  nomad/config/tetragon.hcl
+bf9dfecb7e7d6c3ee7d948e067645dff7034e314525f221c50ef7ad232929338  nomad/config/tetragon.hcl
 fe7c2bd46a338aea4b1ad228247b00646feece791dc1a3926662329e4322a3c3  nomad/nomad.service
 abbe5512477ae16f0eda3ad42d128a5796182ae7eba18eb9c0285bde0bd7dddb  nomad/ordering.conf
 51ae4556e7636f9ed049bb4ec6bea9571bd831fc0593e009737985afae33ba94  preflight/requirements.tsv

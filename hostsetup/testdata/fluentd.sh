@@ -33,7 +33,7 @@ TN_OPS_AGENT_CONFIG='/etc/google-cloud-ops-agent/config.yaml'
 TN_FLUENTD_CONFIG='/etc/google-fluentd/config.d/tetragon.conf'
 TN_PAYLOAD_SUMS='71fcee78ecb1198dde954b191121171f733ff41e199cc52a8ce67a287f6b8156  docker/daemon.json
 b5134fb7e553e7b0bda68ffa49c138af5c39af137a0bd1fe5d6186b9ec040ae9  logging/tetragon.conf
-f9a4935b205250abc5468797b53692b7dcb583def4648a88cc18c61ea548c0ce  nomad/config/tetra-gon.hcl
+6ec2962a8dd6b825b21e71186ac99567314a28e620fc49d5bfc2bf0437b1c1d4  nomad/config/tetra-gon.hcl
 6a1b2c45d36d2e330809259f9df26896a6d43595086b70c853cc9ee202e9662c  nomad/ordering.conf
 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  preflight/requirements.tsv
 '

@@ -161,7 +161,8 @@ func TestDefaultsFromSignedMirrors(t *testing.T) {
 		}
 		for _, r := range []string{"docker", "hashicorp", "google-cloud-ops-agent"} {
 			keys := tg.sh(t, "gpg --batch --no-autostart --homedir \"$(mktemp -d)\" --with-colons --show-keys /etc/apt/keyrings/"+r+".gpg | awk -F: '$1 == \"fpr\" {print $10}'")
-			if got := strings.Fields(keys); len(got) < 1 || got[0] != good.fingerprint {
+			// The test's key has no subkeys: one fingerprint, the pinned one.
+			if got := strings.Fields(keys); len(got) != 1 || got[0] != good.fingerprint {
 				t.Errorf("/etc/apt/keyrings/%s.gpg holds %v, want the pinned key %s", r, got, good.fingerprint)
 			}
 		}

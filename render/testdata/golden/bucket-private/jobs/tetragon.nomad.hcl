@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "7a89283134681f2c80d6"
+    tetranomad_bundle      = "1c45be96f8505941f347"
     tetranomad_contract    = "39557e2538651bb3"
     tetranomad_policy_mode = "enforce"
   }
@@ -130,7 +130,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/7a89283134681f2c80d6/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/1c45be96f8505941f347/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 
@@ -140,7 +140,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/7a89283134681f2c80d6/policies/log-tcp-connect.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/1c45be96f8505941f347/policies/log-tcp-connect.yaml"
         destination = "local/policies/log-tcp-connect.yaml"
         mode        = "file"
 
@@ -150,7 +150,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/7a89283134681f2c80d6/policies/watch-fd.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad/tetranomad/bundles/1c45be96f8505941f347/policies/watch-fd.yaml"
         destination = "local/policies/watch-fd.yaml"
         mode        = "file"
 

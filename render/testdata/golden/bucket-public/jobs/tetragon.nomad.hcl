@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "c53f7622d9127dd761d6"
+    tetranomad_bundle      = "141945fd9d5aa68586e4"
     tetranomad_contract    = "5617cb6bb2eb323b"
     tetranomad_policy_mode = "enforce"
   }
@@ -130,7 +130,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/c53f7622d9127dd761d6/policies/block-internet-egress.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/141945fd9d5aa68586e4/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -140,7 +140,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/c53f7622d9127dd761d6/policies/block-package-managers.yaml"
+        source      = "https://storage.googleapis.com/acme-public-bundles/fleet/eu/bundles/141945fd9d5aa68586e4/policies/block-package-managers.yaml"
         destination = "local/policies/block-package-managers.yaml"
         mode        = "file"
 

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "671784fb6568119ed540"
+    tetranomad_bundle      = "0d79e7f684f02d8f5b21"
     tetranomad_contract    = "39557e2538651bb3"
     tetranomad_policy_mode = "enforce"
   }
@@ -131,7 +131,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/671784fb6568119ed540/policies/block-internet-egress.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/0d79e7f684f02d8f5b21/policies/block-internet-egress.yaml"
         destination = "local/policies/block-internet-egress.yaml"
         mode        = "file"
 
@@ -141,7 +141,7 @@ job "tetragon" {
       }
 
       artifact {
-        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/671784fb6568119ed540/policies/log-file-access.yaml"
+        source      = "gcs::https://www.googleapis.com/storage/v1/acme-tetranomad-bundles/prod/bundles/0d79e7f684f02d8f5b21/policies/log-file-access.yaml"
         destination = "local/policies/log-file-access.yaml"
         mode        = "file"
 

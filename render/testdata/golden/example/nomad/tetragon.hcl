@@ -30,7 +30,6 @@ plugin "docker" {
     # host namespace modes need allow_privileged or the plugin's allowed_modes.
     # This file relies on allow_privileged; allowed_modes is left out because
     # Nomad 1.10 agents refuse to start with it.
-
     allow_privileged = true
   }
 }

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "380f301c6bf4cb003380"
+    tetranomad_bundle      = "385b3a497e5785972865"
     tetranomad_contract    = "39557e2538651bb3"
     tetranomad_policy_mode = "enforce"
   }

@@ -10,7 +10,7 @@ job "tetragon" {
   node_pool   = "all"
 
   meta {
-    tetranomad_bundle      = "c67494574dcb8daff931"
+    tetranomad_bundle      = "021e61c1673ad73f0450"
     tetranomad_contract    = "39557e2538651bb3"
     tetranomad_policy_mode = "monitor"
   }
