@@ -42,7 +42,7 @@ func recorded(t *testing.T, name string) (fleet.Report, *fleettest.Recording) {
 // TestRecordedTableAndJSON renders the table and the JSON of every
 // recorded stage and compares them with golden files.
 func TestRecordedTableAndJSON(t *testing.T) {
-	for _, name := range []string{"unprotected", "protected", "new-contract"} {
+	for _, name := range []string{"unprotected", "protected", "new-contract", "canary-nomad-1.11.3"} {
 		t.Run(name, func(t *testing.T) {
 			r, _ := recorded(t, name)
 			var table, js bytes.Buffer
@@ -96,5 +96,25 @@ func TestRecordedVerdicts(t *testing.T) {
 	r, _ = recorded(t, "new-contract")
 	if r.Summary.OK || len(r.Summary.Stranded) != 3 {
 		t.Errorf("new contract: summary = %+v, want all three stranded", r.Summary)
+	}
+
+	// Nomad 1.11.3, a monitor bundle rolling out as canaries (50% of three
+	// clients: two), not yet promoted.
+	r, _ = recorded(t, "canary-nomad-1.11.3")
+	d := r.Deployment
+	if d == nil || d.DesiredCanaries != 2 || d.PlacedCanaries != 2 || d.Promoted || d.Status != "running" {
+		t.Fatalf("deployment = %+v", d)
+	}
+	canaries := 0
+	for _, n := range r.Nodes {
+		if n.Alloc != nil && n.Alloc.Canary {
+			canaries++
+			if n.PolicyMode != "monitor" || !n.Protected {
+				t.Errorf("canary %s: mode %s, protected %v", n.Name, n.PolicyMode, n.Protected)
+			}
+		}
+	}
+	if canaries != 2 || r.Summary.OK {
+		t.Errorf("%d canaries, summary %+v", canaries, r.Summary)
 	}
 }
