@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -166,5 +168,37 @@ func TestRunAgentRefusesPolicy(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "exited before it was ready") || !strings.Contains(err.Error(), "ReturnArgAction type 'Post' unsupported") {
 		t.Fatalf("err = %v; want the agent's reason", err)
+	}
+}
+
+// A case whose file does not exist ran no hook: it is an error, not "allowed"
+// (found under qemu, where an initramfs without /etc/shadow made the
+// block-fd-install case look allowed).
+func TestHelperMissingFileIsAnError(t *testing.T) {
+	self, _ := os.Executable()
+	for _, tc := range []struct {
+		path     string
+		wantExit int
+	}{
+		{filepath.Join(t.TempDir(), "missing"), 2},
+		{self, 0},
+	} {
+		cmd := exec.Command(self, "helper", "open", tc.path)
+		cmd.Env = append(os.Environ(), "TN_TEST_ROLE=helper")
+		cmd.Stdin = strings.NewReader("go\n")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.wantExit {
+			t.Errorf("helper open %s: exit %d, want %d: %s", tc.path, code, tc.wantExit, out)
+		}
+		if tc.wantExit == 2 && !strings.Contains(string(out), "the case needs the file to exist") {
+			t.Errorf("helper open %s: %s", tc.path, out)
+		}
 	}
 }

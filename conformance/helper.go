@@ -2,8 +2,10 @@ package conformance
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -18,7 +20,8 @@ import (
 // waits for "go" on stdin (the runner sets up its network first), runs the
 // setup commands it is given, then does the action and exits 0. Being killed
 // is the only way to fail a "killed" case; a refused or timed-out connect is
-// an allowed one.
+// an allowed one. A file that does not exist is neither: no hook saw an
+// access, so the case could not run (exit 2, an error in the report).
 //
 // args: ACTION-WORDS... [-- SETUP-COMMAND ; SETUP-COMMAND ...]
 func Helper(args []string) int {
@@ -71,6 +74,10 @@ func Helper(args []string) int {
 				err = nil
 			}
 			f.Close()
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(os.Stderr, "conformance helper: %v: the case needs the file to exist where it runs\n", err)
+			return 2
 		}
 		fmt.Printf("open %s: %v\n", act.Path, err)
 	case "write":
