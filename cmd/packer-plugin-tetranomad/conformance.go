@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,8 +24,12 @@ func runConformance(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "helper" {
 		return conformance.Helper(args[1:])
 	}
-	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommandLine("conformance", "-release TARBALL -bundle DIR [flags]", conformanceSynopsis,
+		"Starts the release's tetragon with exactly the flags of the bundle's jobspec (paths mapped to the\n"+
+			"host) and the bundle's policy directory, runs every scenario case (a process on the host or in\n"+
+			"fresh namespaces with an address on the Docker bridge), and checks the export file. Needs root and\n"+
+			"a kernel with kprobes and BTF; elsewhere use scripts/conformance-qemu.\n"+
+			"Exit status: 0 all passed, 1 a case failed, 2 usage or setup error.", stderr)
 	release := fs.String("release", "", "the official Tetragon release `tarball` (tetragon-vX.Y.Z-amd64.tar.gz) or the directory it unpacks to")
 	bundle := fs.String("bundle", "", "a rendered bundle `DIR` (render -out): the agent runs with its jobspec's flags and its policies")
 	var scenarios multiFlag
@@ -35,20 +38,11 @@ func runConformance(args []string, stdout, stderr io.Writer) int {
 	work := fs.String("work", "", "scratch `DIR` for the unpacked release, the policy directory, the agent log and the export file (default: a new temp dir, kept)")
 	bridge := fs.String("docker-bridge-cidr", model.DefaultDockerBridgeCIDR, "the `CIDR` container cases get their address from (the declaration's docker.bridge_cidr)")
 	timeout := fs.Duration("agent-timeout", 10*time.Minute, "how long the agent may take to load the policies")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: packer-plugin-tetranomad conformance -release TARBALL -bundle DIR [flags]\n\n"+
-			"Starts the release's tetragon with exactly the flags of the bundle's jobspec (paths mapped to the\n"+
-			"host) and the bundle's policy directory, runs every scenario case (a process on the host or in\n"+
-			"fresh namespaces with an address on the Docker bridge), and checks the export file. Needs root and\n"+
-			"a kernel with kprobes and BTF. Exit status: 0 all passed, 1 a case failed, 2 usage or setup error.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if exit, ok := fs.parse(args); !ok {
+		return exit
 	}
 	if *release == "" || *bundle == "" || fs.NArg() != 0 {
-		fs.Usage()
-		return 2
+		return fs.usageError("-release and -bundle are required, and nothing else")
 	}
 	if *work == "" {
 		d, err := os.MkdirTemp("", "tetranomad-conformance-")

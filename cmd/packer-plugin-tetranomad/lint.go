@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,28 +30,18 @@ type lintJSON struct {
 // runLint implements `lint [flags] FILE|DIR...`. Exit status: 0 no errors
 // (warnings allowed), 1 errors found, 2 usage or I/O error.
 func runLint(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommandLine("lint", "[flags] FILE|DIR...", lintSynopsis, fmt.Sprintf(
+		"Files are read as Tetragon %s loads its policy directory: a DIR contributes every regular\n"+
+			"file in it and in one level of subdirectories, whatever the extension, sorted.\n"+
+			"Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage or I/O error.", schema.TetragonVersion), stderr)
 	def := model.DefaultNetwork()
 	format := fs.String("format", "text", "output `format`: text or json")
 	docker := fs.String("docker-bridge-cidr", def.DockerBridgeCIDR, "Docker bridge `CIDR` egress sources must be in (empty: none)")
 	nomad := fs.String("nomad-bridge-cidr", def.NomadBridgeCIDR, "Nomad bridge_network_subnet `CIDR` (empty: none)")
 	vpc := fs.String("vpc-cidrs", strings.Join(def.VPCCIDRs, ","), "comma-separated VPC `CIDRs`; egress rules must not use them as sources")
 	listRules := fs.Bool("rules", false, "list the rules and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: packer-plugin-tetranomad lint [flags] FILE|DIR...\n\n"+
-			"Lints TracingPolicy files as Tetragon %s would load them from its policy directory,\n"+
-			"plus the rules that matter on Nomad. A DIR contributes what the agent loads from it: every\n"+
-			"regular file in it and one level of subdirectories, whatever the extension, sorted. Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage or I/O error.\n\nFlags:\n",
-			schema.TetragonVersion)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		// -h is a question, not a mistake: exit 0 as render and publish do.
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsageOrIO
+	if exit, ok := fs.parse(args); !ok {
+		return exit
 	}
 	if *listRules {
 		for _, r := range policy.Rules {
@@ -62,12 +50,10 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *format != "text" && *format != "json" {
-		fmt.Fprintf(stderr, "lint: -format %q: want text or json\n", *format)
-		return 2
+		return fs.usageError("-format %q: want text or json", *format)
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+		return fs.usageError("give the policy files or directories to lint")
 	}
 	nw := policy.Network{DockerBridgeCIDR: *docker, NomadBridgeCIDR: *nomad}
 	for _, c := range strings.Split(*vpc, ",") {

@@ -93,7 +93,7 @@ func TestLintExitCodes(t *testing.T) {
 		{"errors", []string{p("bad.yaml")}, 1, p("bad.yaml") + ":8:5: error: schema-unknown-field: unknown field \"sycall\"", ""},
 		{"dir", []string{dir}, 1, "3 files, 1 errors, 1 warnings", ""},
 		{"missing file", []string{p("nope.yaml")}, 2, "", "no such file"},
-		{"no args", nil, 2, "", "usage: packer-plugin-tetranomad lint"},
+		{"no args", nil, 2, "", "Usage: packer-plugin-tetranomad lint"},
 		{"bad flag", []string{"-nope", p("clean.yaml")}, 2, "", "flag provided but not defined"},
 		{"bad format", []string{"-format", "xml", p("clean.yaml")}, 2, "", `-format "xml"`},
 		{"bad network", []string{"-docker-bridge-cidr", "172.17.0.0", p("clean.yaml")}, 2, "", "DockerBridgeCIDR"},

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,8 +31,11 @@ var (
 )
 
 func runPublish(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommandLine("publish", "-bundle DIR [-bucket BUCKET] [-prefix PREFIX] [-label-image PROJECT/IMAGE]", publishSynopsis,
+		"Objects go to gs://BUCKET/PREFIX/bundles/<bundle-id>/ (immutable; unchanged ones are not uploaded again), then\n"+
+			"gs://BUCKET/PREFIX/latest.json names the bundle. Credentials: Application Default Credentials;\n"+
+			"STORAGE_EMULATOR_HOST selects an emulator. Prints bundle_id=, jobspec_url= and jobspec_object= lines on stdout.\n"+
+			"Exit status: 0 published, 1 publishing or labelling failed, 2 usage errors or an unreadable bundle.", stderr)
 	dir := fs.String("bundle", "", "bundle `DIR` written by render or the provisioner (required)")
 	bucket := fs.String("bucket", "", "GCS `BUCKET`; defaults to the bundle's publish.bucket, and must equal it if the bundle has one")
 	prefix := fs.String("prefix", "", "object `PREFIX`; defaults to the bundle's publish.prefix, and must equal it if the bundle has a bucket")
@@ -42,49 +43,33 @@ func runPublish(args []string, stdout, stderr io.Writer) int {
 	concurrency := fs.Int("concurrency", publish.DefaultConcurrency, "parallel uploads")
 	timeout := fs.Duration("timeout", postprocessor.DefaultTimeout, "give up after `DURATION` in all (latest.json is then left as it was)")
 	requestTimeout := fs.Duration("request-timeout", publish.DefaultRequestTimeout, "retry a request that gets no answer within `DURATION`")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad publish -bundle DIR [-bucket BUCKET] [-prefix PREFIX] [-label-image PROJECT/IMAGE]\n\n%s.\n"+
-			"Objects go to gs://BUCKET/PREFIX/bundles/<bundle-id>/ (immutable; unchanged ones are not uploaded again), then\n"+
-			"gs://BUCKET/PREFIX/latest.json names the bundle. Credentials: Application Default Credentials;\n"+
-			"STORAGE_EMULATOR_HOST selects an emulator. Prints bundle_id=, jobspec_url= and jobspec_object= lines on stdout.\n"+
-			"Exit status: 0 published, 1 publishing or labelling failed, 2 usage errors or an unreadable bundle.\n\n", capitalize(publishSynopsis))
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsageOrIO
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "publish: "+format+"\n", a...)
-		fs.Usage()
-		return exitUsageOrIO
+	if exit, ok := fs.parse(args); !ok {
+		return exit
 	}
 	if *dir == "" || fs.NArg() > 0 {
-		return usageErr("-bundle is required, and there are no positional arguments")
+		return fs.usageError("-bundle is required, and there are no positional arguments")
 	}
 	if *concurrency < 1 || *concurrency > 256 {
-		return usageErr("-concurrency %d: use 1 to 256", *concurrency)
+		return fs.usageError("-concurrency %d: use 1 to 256", *concurrency)
 	}
 	if *timeout <= 0 || *requestTimeout <= 0 {
-		return usageErr("-timeout and -request-timeout must be positive durations such as 10m or 30s")
+		return fs.usageError("-timeout and -request-timeout must be positive durations such as 10m or 30s")
 	}
 	if *bucket != "" {
 		if err := gcsname.Bucket(*bucket); err != nil {
-			return usageErr("-bucket: %v", err)
+			return fs.usageError("-bucket: %v", err)
 		}
 	}
 	if *prefix != "" {
 		if err := gcsname.Prefix(*prefix); err != nil {
-			return usageErr("-prefix: %v", err)
+			return fs.usageError("-prefix: %v", err)
 		}
 	}
 	var image *postprocessor.Image
 	if *labelImage != "" {
 		project, name, ok := strings.Cut(*labelImage, "/")
 		if !ok || project == "" || name == "" || strings.Contains(name, "/") {
-			return usageErr("-label-image %q: want PROJECT/IMAGE, e.g. my-project/tetra-nomad-1715000000", *labelImage)
+			return fs.usageError("-label-image %q: want PROJECT/IMAGE, e.g. my-project/tetra-nomad-1715000000", *labelImage)
 		}
 		image = &postprocessor.Image{Project: project, Name: name}
 	}

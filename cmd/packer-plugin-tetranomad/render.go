@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,26 +29,16 @@ const (
 )
 
 func runRender(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("render", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommandLine("render", "-config FILE -out DIR [-host-files HOSTDIR]", renderSynopsis,
+		"Exit status: 0 written, 1 declaration or policy errors, 2 usage or I/O errors.", stderr)
 	config := fs.String("config", "", "declaration `FILE` (HCL, the provisioner block's schema)")
 	out := fs.String("out", "", "bundle `DIR` to write: a new path, an empty directory, or a bundle directory, which is replaced as a whole")
 	hostFiles := fs.String("host-files", "", "also write every file the provisioner installs on the VM at `HOSTDIR`/<its absolute path>, for review as a diff: a new path, an empty directory, or one an earlier -host-files wrote")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad render -config FILE -out DIR [-host-files HOSTDIR]\n\n%s.\n"+
-			"Exit status: 0 written, 1 declaration or policy errors, 2 usage or I/O errors.\n\n", capitalize(renderSynopsis))
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsageOrIO
+	if exit, ok := fs.parse(args); !ok {
+		return exit
 	}
 	if *config == "" || *out == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "render: -config and -out are required, and nothing else")
-		fs.Usage()
-		return exitUsageOrIO
+		return fs.usageError("-config and -out are required, and nothing else")
 	}
 
 	d, err := model.LoadFile(*config)

@@ -171,10 +171,22 @@ func TestUnboundedInputsAreRefused(t *testing.T) {
 }
 
 // Item 10: lint -h exited 2 while render -h and publish -h exit 0.
-func TestHelpExitsZero(t *testing.T) {
-	var out, errOut strings.Builder
-	if code := runLint([]string{"-h"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "usage: packer-plugin-tetranomad lint") {
-		t.Errorf("lint -h: exit %d\n%s", code, errOut.String())
+// Every subcommand parses alike (commandLine): -h exits 0 with its usage,
+// an unknown flag exits 2, both on stderr only.
+func TestEverySubcommandHelpAndBadFlag(t *testing.T) {
+	for name, sc := range commands() {
+		var out, errOut strings.Builder
+		if code := sc.run([]string{"-h"}, &out, &errOut); code != exitOK || out.Len() != 0 ||
+			!strings.HasPrefix(errOut.String(), "Usage: packer-plugin-tetranomad "+name+" ") ||
+			!strings.Contains(errOut.String(), capitalize(sc.synopsis)+".") {
+			t.Errorf("%s -h: exit %d, stdout %q\n%s", name, code, out.String(), errOut.String())
+		}
+		out.Reset()
+		errOut.Reset()
+		if code := sc.run([]string{"-no-such-flag"}, &out, &errOut); code != exitUsageOrIO || out.Len() != 0 ||
+			!strings.Contains(errOut.String(), "flag provided but not defined: -no-such-flag") {
+			t.Errorf("%s -no-such-flag: exit %d, stdout %q\n%s", name, code, out.String(), errOut.String())
+		}
 	}
 }
 

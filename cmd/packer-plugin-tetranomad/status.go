@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,8 +21,12 @@ const statusSynopsis = "show whether every eligible Nomad client runs a healthy 
 const exitNotProtected = 1
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCommandLine("status", "[-bundle SRC] [-format table|json] [Nomad flags]", statusSynopsis,
+		"For every client node: eligible or not, its tetranomad_contract node meta against the bundle's, the Docker driver,\n"+
+			"the Tetragon allocation's status, bundle and policy mode, its checks and restarts; then the deployment's canary state.\n"+
+			"Given a new bundle, it names the clients whose contract differs before anyone runs its job. Reads only Nomad's API.\n"+
+			"Exit status: 0 every eligible client protected by the expected bundle, 1 some are not (or none is eligible),\n"+
+			"2 usage errors, an unreadable bundle, or Nomad not answering.", stderr)
 	// Nomad's own environment variables first, as the Nomad CLI reads them;
 	// the flags below override them.
 	conf := api.DefaultConfig()
@@ -42,34 +44,17 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	bundleSrc := fs.String("bundle", "", "compare with this bundle: a `DIR`, a latest.json or manifest.json URL, or gs://BUCKET/PREFIX/latest.json; defaults to the registered job's own bundle")
 	format := fs.String("format", "table", "output `FORMAT`: table or json")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this `DURATION`")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad status [-bundle SRC] [-format table|json] [Nomad flags]\n\n%s.\n"+
-			"For every client node: eligible or not, its tetranomad_contract node meta against the bundle's, the Docker driver,\n"+
-			"the Tetragon allocation's status, bundle and policy mode, its checks and restarts; then the deployment's canary state.\n"+
-			"Given a new bundle, it names the clients whose contract differs before anyone runs its job. Reads only Nomad's API.\n"+
-			"Exit status: 0 every eligible client protected by the expected bundle, 1 some are not (or none is eligible),\n"+
-			"2 usage errors, an unreadable bundle, or Nomad not answering.\n\n", capitalize(statusSynopsis))
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsageOrIO
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "status: "+format+"\n", a...)
-		fs.Usage()
-		return exitUsageOrIO
+	if exit, ok := fs.parse(args); !ok {
+		return exit
 	}
 	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q; give the bundle with -bundle", fs.Arg(0))
+		return fs.usageError("unexpected argument %q; give the bundle with -bundle", fs.Arg(0))
 	}
 	if *format != "table" && *format != "json" {
-		return usageErr("-format %q: use table or json", *format)
+		return fs.usageError("-format %q: use table or json", *format)
 	}
 	if *timeout <= 0 {
-		return usageErr("-timeout %s: must be positive", *timeout)
+		return fs.usageError("-timeout %s: must be positive", *timeout)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
