@@ -125,6 +125,9 @@ func messageArg(call *ast.CallExpr) int {
 		if len(call.Args) > 0 && isStderr(call.Args[0]) {
 			return 1
 		}
+	case sel.Sel.Name == "usageError":
+		// The commands' usage errors, printed after "SUBCOMMAND: ".
+		return 0
 	case sel.Sel.Name == "add" && len(call.Args) >= 2:
 		// model.Problems.add(path, format, args...): the declaration problems.
 		if lit, ok := call.Args[1].(*ast.BasicLit); ok && lit.Kind == token.STRING {

@@ -22,7 +22,7 @@ func newCommandLine(name, args, synopsis, about string, stderr io.Writer) *comma
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: packer-plugin-tetranomad %s %s\n\n%s.\n%s\n\n", name, args, capitalize(synopsis), about)
+		fmt.Fprintf(fs.Output(), "Usage: packer-plugin-tetranomad %s %s\n\n%s.\n%s\n\n", name, args, capitalize(synopsis), about)
 		fs.PrintDefaults()
 	}
 	return &commandLine{FlagSet: fs, stderr: stderr}
